@@ -1,0 +1,54 @@
+# Work-It. `make` alone lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test worker lint format bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Work-It needs Python 3.11 or newer (found: $$($(PYTHON) --version))."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the web app (Ctrl-C stops all)
+	@mkdir -p var
+	@echo ""
+	@echo "  Work-It        http://127.0.0.1:5000"
+	@echo "  Mail catcher   http://127.0.0.1:1080"
+	@echo "  Job dashboard  http://127.0.0.1:5000/rq"
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+	@exec $(BIN)/honcho start
+
+worker: $(STAMP) ## run one more RQ worker against the same Redis (the Procfile's worker line)
+	@exec $(BIN)/honcho start worker
+
+test: $(STAMP) ## run every test (browser tests included)
+	$(BIN)/python bin/ensure-chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## run the benchmarks in bench/
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove .venv and var/
+	rm -rf $(VENV) var
