@@ -1,0 +1,28 @@
+"""The Work-It web app: a form that hands slow work to a background job."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app import config, errors, extensions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, then ``overrides`` (how tests inject servers)."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app.config.update(config.load())
+    if overrides:
+        app.config.update(overrides)
+    extensions.init_app(app)
+
+    from app import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
+    errors.init_app(app)
+    return app

@@ -1,0 +1,64 @@
+"""JSON API for scripts and benchmarks: the same intake and records as the form."""
+
+from typing import Any
+
+from flask import Blueprint, abort, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from app import submissions, thoughts
+from app.extensions import get_redis
+from app.forms import ThoughtForm
+from app.submissions import Submission
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.before_request
+def require_json() -> None:
+    """Only application/json is accepted on writes. Browsers cannot send that
+    cross-site without a CORS preflight, which is why the API can skip CSRF tokens."""
+    if request.method == "POST" and not request.is_json:
+        abort(415, "Send a JSON body with Content-Type: application/json.")
+
+
+@bp.post("/thoughts")
+def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "The body must be a JSON object.")
+    fields = {name: body[name] for name in ("email", "thought") if isinstance(body.get(name), str)}
+    form = ThoughtForm(formdata=MultiDict(fields), meta={"csrf": False})
+    if not form.validate():
+        return {"errors": form.errors}, 422, {}
+    submission = thoughts.accept(form.email.data, form.thought.data)
+    url = url_for("api.show_thought", submission_id=submission.id, _external=True)
+    body = {"id": submission.id, "status": submission.status, "url": url}
+    return body, 202, {"Location": url}
+
+
+@bp.get("/thoughts/<submission_id>")
+def show_thought(submission_id: str) -> dict[str, Any]:
+    submission = submissions.load(get_redis(), submission_id)
+    if submission is None:
+        abort(404, "No thought with that id.")
+    return as_json(submission)
+
+
+def as_json(submission: Submission) -> dict[str, Any]:
+    """What a client may see: never the email address, which the id alone should not reveal."""
+    return {
+        "id": submission.id,
+        "status": submission.status,
+        "created_at": submission.created_at,
+        "updated_at": submission.updated_at,
+        "sent_at": submission.sent_at or None,
+        "attempts": submission.attempts,
+        "last_error": submission.last_error or None,
+        "gif": {
+            "url": submission.gif_url,
+            "source": submission.gif_source,
+            "note": submission.gif_note or None,
+        }
+        if submission.gif_source
+        else None,
+    }

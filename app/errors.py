@@ -1,0 +1,64 @@
+"""Error responses in one place: JSON under /api, HTML elsewhere, never a traceback.
+
+A failed form post re-renders the form with what the person typed, so an
+outage or an expired page costs them nothing but a second click.
+"""
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from app.forms import ThoughtForm
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = (
+    "Work-It cannot reach its job queue (Redis) right now, so it did not accept your "
+    "thought. Nothing was stored or sent. Please try again in a moment."
+)
+CSRF_FAILED = "This form expired or was not sent from Work-It. Please submit it again."
+RETRY_AFTER_SECONDS = 5
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _form_again(message: str, status: int):
+    """The form, with the posted values and a message at the top."""
+    return render_template("thoughts/new.html", form=ThoughtForm(), alert=message), status
+
+
+def handle_http_error(exc: HTTPException):
+    if wants_json():
+        return {"error": exc.description}, exc.code
+    template = "errors/404.html" if exc.code == 404 else "errors/generic.html"
+    return render_template(template, error=exc), exc.code
+
+
+def handle_csrf_error(exc: CSRFError):
+    if wants_json() or request.endpoint != "main.create_thought":
+        return handle_http_error(exc)
+    return _form_again(CSRF_FAILED, 400)
+
+
+def handle_redis_down(exc: Exception):
+    log.error("redis unavailable path=%s error=%r", request.path, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_json():
+        return {"error": REDIS_DOWN}, 503, headers
+    if request.endpoint == "main.create_thought":
+        body, status = _form_again(REDIS_DOWN, 503)
+        return body, status, headers
+    return render_template("errors/503.html", message=REDIS_DOWN), 503, headers
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(RedisConnectionError, handle_redis_down)
+    app.register_error_handler(RedisTimeoutError, handle_redis_down)

@@ -1,0 +1,47 @@
+"""Build and send the GIF email (the lesson's UserNotifierMailer): nothing else.
+
+Locks, the ``sent`` flag and retries belong to the job (jobs/gif_sender.py);
+this module only turns a submission and a GIF into one email and hands it to
+Flask-Mail.
+"""
+
+import time
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+from app.extensions import mail
+from app.giphy import Gif
+from app.submissions import Submission
+
+SUBJECT_THOUGHT_CHARS = 60
+
+
+def subject_for(thought: str) -> str:
+    short = thought if len(thought) <= SUBJECT_THOUGHT_CHARS else thought[:59] + "…"
+    return f"A GIF for your thought: {short}"
+
+
+def build_message(submission: Submission, gif: Gif) -> Message:
+    """Plain and HTML parts; an offline GIF travels inline as a CID part."""
+    cid = f"gif-{submission.id}@work-it"
+    image_src = f"cid:{cid}" if gif.source == "offline" else gif.url
+    context = {"submission": submission, "gif": gif, "image_src": image_src}
+    message = Message(
+        subject=subject_for(submission.thought),
+        recipients=[submission.email],
+        body=render_template("email/gif_email.txt", **context),
+        html=render_template("email/gif_email.html", **context),
+    )
+    # One stable Message-ID per submission: a duplicate (see README, "Guarantees")
+    # is then recognisable as the same message by any mail client.
+    message.msgId = f"<{submission.id}@work-it>"
+    if gif.source == "offline":
+        message.attach(gif.url, "image/gif", gif.data, "inline", headers={"Content-ID": f"<{cid}>"})
+    return message
+
+
+def send_randomness_email(submission: Submission, gif: Gif) -> None:
+    """Send after MAILER_DELAY_SECONDS: a stand-in for a slow mail provider, as in the lesson."""
+    time.sleep(current_app.config["MAILER_DELAY_SECONDS"])
+    mail.send(build_message(submission, gif))

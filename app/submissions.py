@@ -1,0 +1,115 @@
+"""The Submission record: one Redis hash per thought, and every key Work-It uses.
+
+Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
+job and the tests cannot drift apart. States: queued -> sending -> sent, or
+failed; a failed attempt that will be retried goes back to queued.
+"""
+
+import secrets
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from redis import Redis
+from redis.client import Pipeline
+
+PREFIX = "workit"
+STATUSES = ("queued", "sending", "sent", "failed")
+
+
+def key(submission_id: str) -> str:
+    return f"{PREFIX}:submission:{submission_id}"
+
+
+def lock_key(submission_id: str) -> str:
+    return f"{PREFIX}:submission:{submission_id}:lock"
+
+
+def new_id() -> str:
+    """128 random bits: ids appear in URLs and must not be guessable."""
+    return secrets.token_urlsafe(16)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Submission:
+    id: str
+    email: str
+    thought: str
+    status: str = "queued"
+    created_at: str = ""
+    updated_at: str = ""
+    attempts: int = 0
+    sent: bool = False  # the idempotency flag: set once, after the SMTP server accepted
+    sent_at: str = ""
+    gif_url: str = ""
+    gif_source: str = ""  # "giphy" or "offline"
+    gif_note: str = ""  # why the offline set was used, when Giphy was tried
+    last_error: str = ""
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> "Submission":
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        data["attempts"] = int(data.get("attempts", 0))
+        data["sent"] = data.get("sent") == "1"
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def create(pipe: Pipeline | Redis, email: str, thought: str) -> Submission:
+    """Queue the write of a new submission (run it in the caller's transaction)."""
+    stamp = now()
+    sub = Submission(id=new_id(), email=email, thought=thought, created_at=stamp, updated_at=stamp)
+    pipe.hset(
+        key(sub.id),
+        mapping={
+            "id": sub.id,
+            "email": email,
+            "thought": thought,
+            "status": sub.status,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "attempts": 0,
+        },
+    )
+    return sub
+
+
+def load(redis: Redis, submission_id: str) -> Submission | None:
+    raw = redis.hgetall(key(submission_id))
+    return Submission.from_hash(raw) if raw else None
+
+
+def update(redis: Redis | Pipeline, submission_id: str, **changes: str | int) -> None:
+    redis.hset(key(submission_id), mapping={**changes, "updated_at": now()})
+
+
+def start_attempt(redis: Redis, submission_id: str) -> int:
+    """Mark the submission as being sent and count the attempt; returns the count."""
+    with redis.pipeline() as pipe:
+        pipe.hincrby(key(submission_id), "attempts", 1)
+        update(pipe, submission_id, status="sending")
+        attempts, _ = pipe.execute()
+    return attempts
+
+
+def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
+    stamp = now()
+    update(
+        redis,
+        submission_id,
+        status="sent",
+        sent="1",
+        sent_at=stamp,
+        gif_url=gif_url,
+        gif_source=gif_source,
+        gif_note=gif_note,
+        last_error="",
+    )
+
+
+def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> None:
+    """Record the error; the submission stays queued while a retry is coming."""
+    update(redis, submission_id, status="failed" if final else "queued", last_error=error)

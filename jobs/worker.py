@@ -1,0 +1,51 @@
+"""How a worker gives jobs the Flask app they need (Flask-Mail reads its config).
+
+Start a worker with rq's own CLI, as the Procfile does:
+
+    rq worker --worker-class jobs.worker.AppWorker --job-class jobs.worker.AppJob \
+        --with-scheduler mailers default maintenance
+
+A stock ``rq worker`` forks a child per job; if each child built the app and
+imported Flask-Mail anew, a worker would send a few emails a second. AppWorker
+builds the app once in the parent, so every forked child inherits it ready-made.
+"""
+
+import importlib
+
+from flask import Flask, has_app_context
+from rq import Worker
+from rq.job import Job
+
+_app: Flask | None = None
+
+# Imported in the parent too, so children do not import them per job.
+PRELOAD = ("jobs.gif_sender",)
+
+
+def get_app() -> Flask:
+    """The app for this process, built on first use from the environment."""
+    global _app
+    if _app is None:
+        from app import create_app
+
+        _app = create_app()
+    return _app
+
+
+class AppJob(Job):
+    """Runs the job inside an app context: the caller's when there is one (tests, `now`
+    delivery), else this process's app."""
+
+    def perform(self):
+        if has_app_context():
+            return super().perform()
+        with get_app().app_context():
+            return super().perform()
+
+
+class AppWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        get_app()
+        for module in PRELOAD:
+            importlib.import_module(module)

