@@ -48,6 +48,7 @@ class Submission:
     gif_source: str = ""  # "giphy" or "offline"
     gif_note: str = ""  # why the offline set was used, when Giphy was tried
     last_error: str = ""
+    job_id: str = ""  # the newest RQ job enqueued for it
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> "Submission":

@@ -124,5 +124,8 @@ def _record_failure(redis, submission_id: str, attempt: int, exc: Exception) -> 
     submissions.mark_attempt_failed(redis, submission_id, error, final)
     log.warning(
         "submission_id=%s attempt=%d outcome=failed final=%s error=%r",
-        submission_id, attempt, final, error,
+        submission_id,
+        attempt,
+        final,
+        error,
     )

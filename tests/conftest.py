@@ -251,11 +251,15 @@ class WorkerProcesses:
     def start(self, count: int = 1, timeout: float = 60) -> None:
         for _ in range(count):
             self.procs.append(
-                subprocess.Popen(self.COMMAND, shell=True, cwd=ROOT, env=self.env,
-                                 start_new_session=True)
+                subprocess.Popen(
+                    self.COMMAND, shell=True, cwd=ROOT, env=self.env, start_new_session=True
+                )
             )
-        self.wait_until(lambda: len(Worker.all(connection=self.redis)) >= len(self.alive()),
-                        timeout, "workers did not register")
+        self.wait_until(
+            lambda: len(Worker.all(connection=self.redis)) >= len(self.alive()),
+            timeout,
+            "workers did not register",
+        )
 
     def alive(self) -> list[subprocess.Popen]:
         return [p for p in self.procs if p.poll() is None]

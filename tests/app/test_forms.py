@@ -1,0 +1,57 @@
+import pytest
+
+LONG = "x" * 281
+INVALID = [
+    # (email, thought, field, message)
+    ("ada@example.com", "", "thought", "cannot be blank"),
+    ("ada@example.com", "   \t  ", "thought", "cannot be blank"),
+    ("ada@example.com", LONG, "thought", "280 characters"),
+    ("ada@example.com", "tab\x07bell", "thought", "control characters"),
+    ("ada@example.com", "two\nlines", "thought", "control characters"),
+    ("", "hi", "email", "enter your email address"),
+    ("not-an-address", "hi", "email", "not a valid email address"),
+    ("ada@", "hi", "email", "not a valid email address"),
+    ("ada@example.com\r\nBcc: eve@example.com", "hi", "email", "cannot contain line breaks"),
+    ("ada@example.com\n", "hi", "email", "cannot contain line breaks"),
+]
+
+
+@pytest.mark.parametrize(("email", "thought", "field", "message"), INVALID)
+def test_invalid_input_rerenders_with_422_and_stores_nothing(
+    thought_form, redis, email, thought, field, message
+):
+    response = thought_form.submit(email=email, thought=thought)
+
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'id="{field}-errors"' in page
+    assert message in page
+    assert redis.keys("workit:*") == []
+    assert redis.llen("rq:queue:mailers") == 0
+
+
+def test_invalid_post_keeps_what_was_typed(thought_form):
+    page = thought_form.submit(email="not-an-address", thought="keep me").get_data(as_text=True)
+    assert 'value="keep me"' in page
+    assert 'value="not-an-address"' in page
+
+
+def test_exactly_280_characters_is_accepted(thought_form):
+    assert thought_form.submit(thought="y" * 280).status_code == 303
+
+
+def test_surrounding_whitespace_is_trimmed(thought_form, redis):
+    location = thought_form.submit(email="  ada@example.com ", thought="  hi  ").headers["Location"]
+    [key] = redis.keys("workit:submission:*")
+    assert redis.hget(key, "thought") == b"hi" and redis.hget(key, "email") == b"ada@example.com"
+    assert location.endswith(key.decode().rsplit(":", 1)[-1])
+
+
+def test_post_without_csrf_token_rerenders_the_form_with_400(client, redis):
+    response = client.post("/", data={"email": "ada@example.com", "thought": "sneaky"})
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "form expired" in page
+    assert 'value="sneaky"' in page
+    assert redis.keys("workit:*") == []

@@ -1,0 +1,155 @@
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from app import submissions
+from app.thoughts import accept
+from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
+
+
+def submit(app, email="ada@example.com", thought="Mondays, but make it dance") -> str:
+    with app.test_request_context():
+        return accept(email, thought).id
+
+
+def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, smtp_sink, redis):
+    submission_id = submit(app, thought="Fish & <chips>")
+    assert smtp_sink.messages == []  # nothing sent inside the request
+
+    run_jobs()
+
+    [message] = smtp_sink.messages
+    assert message["To"] == "ada@example.com"
+    assert message["From"] == "Work-It <gifs@work-it.localhost>"
+    assert "Fish & <chips>" in message["Subject"]
+    assert "Fish & <chips>" in message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Fish &amp; &lt;chips&gt;" in html and "<chips>" not in html
+    [gif] = [part for part in message.walk() if part.get_content_type() == "image/gif"]
+    assert f'src="cid:{gif["Content-ID"].strip("<>")}"' in html
+    assert gif.get_content()[:6] == b"GIF89a"
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts, stored.gif_source) == (
+        "sent",
+        True,
+        1,
+        "offline",
+    )
+    assert stored.sent_at
+
+
+def test_now_mode_sends_inside_the_request(app, smtp_sink, redis):
+    app.config["WORKIT_DELIVERY"] = "now"
+    submission_id = submit(app)
+
+    assert len(smtp_sink.messages) == 1
+    assert redis.llen("rq:queue:mailers") == 0
+    assert submissions.load(redis, submission_id).status == "sent"
+
+
+def test_fifty_enqueues_send_one_email(app, run_jobs, smtp_sink, redis):
+    submission_id = submit(app)
+    with app.app_context():
+        for _ in range(49):
+            enqueue_gif_email(submission_id)
+    assert redis.llen("rq:queue:mailers") == 50
+
+    run_jobs()
+
+    assert len(smtp_sink.messages) == 1
+    assert submissions.load(redis, submission_id).attempts == 1
+
+
+def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redis):
+    submission_id = submit(app)
+    with app.app_context():
+        assert send_gif_email(submission_id) == "sent"
+        assert send_gif_email(submission_id) == "already sent"
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_held_lock_makes_a_duplicate_wait_and_then_retry(app, redis, smtp_sink, monkeypatch):
+    submission_id = submit(app)
+    monkeypatch.setattr("jobs.gif_sender.LOCK_WAIT_SECONDS", 0.2)
+    held = redis.lock(submissions.lock_key(submission_id), timeout=30)
+    assert held.acquire()
+    with app.app_context():
+        try:
+            send_gif_email(submission_id)
+        except Exception as exc:
+            assert type(exc).__name__ == "SubmissionBusy"
+        else:
+            raise AssertionError("ran while another run held the lock")
+    held.release()
+    assert smtp_sink.messages == []
+
+
+def test_smtp_down_leaves_it_unsent_and_failed_then_a_requeue_delivers(
+    app, run_jobs, smtp_sink, redis
+):
+    smtp_sink.stop()
+    submission_id = submit(app)
+
+    run_jobs()  # the first try and both retries (RETRY_MAX=2, no delay in tests)
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts) == ("failed", False, 3)
+    assert "ConnectionRefusedError" in stored.last_error
+    registry = FailedJobRegistry("mailers", connection=redis)
+    assert registry.get_job_ids() == [stored.job_id]
+
+    smtp_sink.start()
+    registry.requeue(stored.job_id)
+    run_jobs()
+
+    assert len(smtp_sink.messages) == 1
+    assert submissions.load(redis, submission_id).status == "sent"
+
+
+def test_a_failed_attempt_with_retries_left_goes_back_to_queued(app, smtp_sink, redis):
+    smtp_sink.stop()
+    submission_id = submit(app)
+    job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
+    assert job.retries_left == 2
+    queue = Queue("mailers", connection=redis)
+    assert queue.job_ids == [job.id]
+
+    with app.app_context():
+        try:
+            job.perform()
+        except ConnectionRefusedError:
+            pass
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("queued", 1)
+    assert "ConnectionRefusedError" in stored.last_error
+
+
+def test_retry_intervals_grow_exponentially_with_jitter():
+    class Fixed:
+        def __init__(self, value):
+            self.value = value
+
+        def uniform(self, low, high):
+            return self.value
+
+    assert retry_intervals_seconds(5, 4, rng=Fixed(1.0)) == [5, 10, 20, 40]
+    assert retry_intervals_seconds(5, 4, rng=Fixed(0.75)) == [4, 8, 15, 30]
+    assert retry_intervals_seconds(5, 4, rng=Fixed(1.25)) == [6, 12, 25, 50]
+
+
+def test_job_is_enqueued_on_mailers_with_its_timeout_and_retry(app, redis):
+    submission_id = submit(app)
+    job_id = submissions.load(redis, submission_id).job_id
+    job = Job.fetch(job_id, connection=redis)
+    assert job.origin == "mailers"
+    assert list(job.args) == [submission_id]
+    assert job.timeout == 0 + 2 + 3 + 10 + 10  # delay + Giphy connect/read + SMTP + margin
+    assert job.retries_left == 2
+
+
+def test_redis_keys_all_share_the_workit_prefix(app, redis):
+    submit(app)
+    own = [k.decode() for k in redis.keys("*") if not k.startswith(b"rq:")]
+    assert own and all(k.startswith("workit:") for k in own)

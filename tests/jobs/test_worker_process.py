@@ -1,0 +1,43 @@
+"""Real `rq worker` processes, started with the Procfile's command line."""
+
+import pytest
+from rq import Queue
+from rq.registry import StartedJobRegistry
+
+from app import submissions
+from app.thoughts import accept
+from jobs.gif_sender import enqueue_gif_email
+
+pytestmark = pytest.mark.slow
+
+
+def drained(redis) -> bool:
+    queue = Queue("mailers", connection=redis)
+    return queue.count == 0 and StartedJobRegistry(queue=queue).count == 0
+
+
+def test_a_real_worker_delivers_a_form_submission(thought_form, rq_workers, smtp_sink, redis):
+    rq_workers.start(1)
+    location = thought_form.submit(email="ada@example.com", thought="hello worker").headers[
+        "Location"
+    ]
+
+    [message] = smtp_sink.wait_for(1)
+    assert message["To"] == "ada@example.com"
+    rq_workers.wait_until(lambda: drained(redis), 30, "job did not finish")
+    stored = submissions.load(redis, location.rsplit("/", 1)[-1])
+    assert (stored.status, stored.attempts) == ("sent", 1)
+
+
+def test_fifty_enqueues_across_three_workers_send_one_email(app, rq_workers, smtp_sink, redis):
+    with app.test_request_context():
+        submission_id = accept("ada@example.com", "many hands").id
+        for _ in range(49):
+            enqueue_gif_email(submission_id)
+
+    rq_workers.start(3)
+    rq_workers.wait_until(lambda: drained(redis), 60, "jobs did not finish")
+
+    assert len(smtp_sink.messages) == 1
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("sent", 1)
