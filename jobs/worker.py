@@ -10,6 +10,7 @@ imported Flask-Mail anew, a worker would send a few emails a second. AppWorker
 builds the app once in the parent, so every forked child inherits it ready-made.
 """
 
+import gc
 import importlib
 
 from flask import Flask, has_app_context
@@ -19,7 +20,9 @@ from rq.job import Job
 _app: Flask | None = None
 
 # Imported in the parent too, so children do not import them per job.
-PRELOAD = ("jobs.gif_sender",)
+PRELOAD = ("jobs.gif_sender", "smtplib", "email.mime.multipart", "email.mime.text")
+# Compiled in the parent too: Jinja caches per app, and a horse's cache dies with it.
+WARM_TEMPLATES = ("email/gif_email.txt", "email/gif_email.html")
 
 
 def get_app() -> Flask:
@@ -46,6 +49,11 @@ class AppJob(Job):
 class AppWorker(Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        get_app()
+        app = get_app()
         for module in PRELOAD:
             importlib.import_module(module)
+        for template in WARM_TEMPLATES:
+            app.jinja_env.get_template(template)
+        # Move what exists now out of the GC's reach, so collections in the horses
+        # do not write to (and so copy) every page shared with this parent.
+        gc.freeze()

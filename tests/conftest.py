@@ -7,6 +7,7 @@ shaped like the real API).
 
 import email
 import email.policy
+import importlib.util
 import json
 import os
 import re
@@ -313,3 +314,24 @@ def live_app(app):
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+# -- the third-party MailCatcher client --------------------------------------
+
+MAILCATCHER_CLIENT_DIR = ROOT / ".venv" / "mailcatcher-client"
+
+
+@pytest.fixture(scope="session")
+def mailcatcher_client():
+    """PyPI's `mailcatcher` client module, loaded from where `make` put it apart.
+
+    Its module name is the same as our package's, so it is loaded under another name.
+    """
+    path = MAILCATCHER_CLIENT_DIR / "mailcatcher.py"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make install`")
+    sys.path.append(str(MAILCATCHER_CLIENT_DIR))  # for its `rx` 1.x import
+    spec = importlib.util.spec_from_file_location("mailcatcher_client", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,67 @@
+"""How long the POST takes in each delivery mode (lesson steps 1 and 7).
+
+Serves the real app over HTTP (Werkzeug, threaded) and POSTs the form's JSON
+twin with `requests`. `now` sends inside the request, with the lesson's
+5-second mailer; `later` only stores and enqueues.
+
+    .venv/bin/python bench/post_latency.py
+"""
+
+import logging
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import port_for
+import requests
+from werkzeug.serving import make_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app import create_app  # noqa: E402
+from bench.servers import redis_server, smtp_sink  # noqa: E402
+
+RUNS = {"later": 200, "now": 3}
+
+
+def serve(app):
+    server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def measure(mode: str, runs: int, redis_url: str, smtp_port: int) -> list[float]:
+    app = create_app({"REDIS_URL": redis_url, "MAIL_PORT": smtp_port, "WORKIT_DELIVERY": mode})
+    server = serve(app)
+    url = f"http://127.0.0.1:{server.server_port}/api/thoughts"
+    timings = []
+    with requests.Session() as session:
+        for n in range(runs + 5):
+            started = time.perf_counter()
+            response = session.post(url, json={"email": "ada@example.com", "thought": f"t{n}"})
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            if n >= 5 or mode == "now":  # the first few warm up connections and imports
+                timings.append(elapsed)
+            if mode == "now" and len(timings) == runs:
+                break
+    server.shutdown()
+    return timings
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    with redis_server() as redis_url, smtp_sink() as (sink, smtp_port):
+        for mode, runs in RUNS.items():
+            timings = measure(mode, runs, redis_url, smtp_port)
+            print(
+                f"POST /api/thoughts delivery={mode:5s} n={len(timings):3d} "
+                f"median={statistics.median(timings) * 1000:8.1f} ms "
+                f"max={max(timings) * 1000:8.1f} ms"
+            )
+        print(f"emails caught during the `now` runs: {sink.count}")
+
+
+if __name__ == "__main__":
+    main()
