@@ -29,7 +29,6 @@ dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the we
 	@echo ""
 	@echo "  Work-It        http://127.0.0.1:5000"
 	@echo "  Mail catcher   http://127.0.0.1:1080"
-	@echo "  Job dashboard  http://127.0.0.1:5000/rq"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@exec $(BIN)/honcho start
