@@ -31,7 +31,7 @@ dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the we
 	@echo "  Mail catcher   http://127.0.0.1:1080"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	@exec $(BIN)/honcho start
+	@$(BIN)/honcho start || [ $$? -eq 130 ]  # 130: stopped by Ctrl-C, as intended
 
 worker: $(STAMP) ## run one more RQ worker against the same Redis (the Procfile's worker line)
 	@exec $(BIN)/honcho start worker

@@ -1,5 +1,6 @@
 """The Work-It web app: a form that hands slow work to a background job."""
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,18 @@ from flask import Flask
 from app import config, errors, extensions
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """Our own loggers ("app", "jobs") print INFO and up, once per process."""
+    for name in ("app", "jobs"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -18,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     extensions.init_app(app)
+    configure_logging()
 
     from app import api, views
 

@@ -12,6 +12,7 @@ Its policy (queue, timeout, retries) is declared here, beside it, and applied by
 import logging
 import math
 import random
+import time
 from contextlib import suppress
 
 from flask import current_app
@@ -106,26 +107,37 @@ def _send_once(redis, submission_id: str) -> str:
         log.info("submission_id=%s outcome=already-sent", submission_id)
         return "already sent"
     attempt = submissions.start_attempt(redis, submission_id)
+    started = time.monotonic()
     try:
         gif = giphy.find_gif(submission.thought)
         mailer.send_randomness_email(submission, gif)
     except Exception as exc:
-        _record_failure(redis, submission_id, attempt, exc)
+        _record_failure(redis, submission_id, attempt, exc, started)
         raise
     submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
-    log.info("submission_id=%s attempt=%d outcome=sent gif=%s", submission_id, attempt, gif.source)
+    log.info(
+        "%s attempt=%d outcome=sent gif=%s", _context(submission_id, started), attempt, gif.source
+    )
     return "sent"
 
 
-def _record_failure(redis, submission_id: str, attempt: int, exc: Exception) -> None:
+def _record_failure(redis, submission_id: str, attempt: int, exc: Exception, started) -> None:
     job = get_current_job()
     final = job is not None and not job.retries_left
     error = f"{type(exc).__name__}: {exc}"[:500]
     submissions.mark_attempt_failed(redis, submission_id, error, final)
     log.warning(
-        "submission_id=%s attempt=%d outcome=failed final=%s error=%r",
-        submission_id,
+        "%s attempt=%d outcome=failed final=%s error=%r",
+        _context(submission_id, started),
         attempt,
         final,
         error,
     )
+
+
+def _context(submission_id: str, started: float) -> str:
+    """The key=value fields every job log line starts with."""
+    job = get_current_job()
+    job_id = job.id if job else "-"  # "-": run inside the request (WORKIT_DELIVERY=now)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return f"job_id={job_id} submission_id={submission_id} queue={QUEUE} duration_ms={duration_ms}"
