@@ -35,6 +35,8 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # Retries back off exponentially from this base (5 s: about 21 minutes over 8 tries).
     "RETRY_BASE_SECONDS": (float, 5.0),
     "RETRY_MAX": (int, 8),
+    # Receives one red-flag email per dead job (empty: log line only).
+    "ADMIN_EMAIL": (str, "admin@work-it.localhost"),
     "WTF_CSRF_ENABLED": (_bool, True),
 }
 

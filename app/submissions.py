@@ -24,6 +24,12 @@ def lock_key(submission_id: str) -> str:
     return f"{PREFIX}:submission:{submission_id}:lock"
 
 
+def pending_key() -> str:
+    """Sorted set of submissions not yet sent or failed, scored by creation time:
+    what the sweeper looks through."""
+    return f"{PREFIX}:submissions:pending"
+
+
 def new_id() -> str:
     """128 random bits: ids appear in URLs and must not be guessable."""
     return secrets.token_urlsafe(16)
@@ -31,6 +37,10 @@ def new_id() -> str:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def age_seconds(stamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
 
 
 @dataclass
@@ -75,6 +85,7 @@ def create(pipe: Pipeline | Redis, email: str, thought: str) -> Submission:
             "attempts": 0,
         },
     )
+    pipe.zadd(pending_key(), {sub.id: datetime.fromisoformat(stamp).timestamp()})
     return sub
 
 
@@ -97,20 +108,27 @@ def start_attempt(redis: Redis, submission_id: str) -> int:
 
 
 def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
-    stamp = now()
-    update(
-        redis,
-        submission_id,
-        status="sent",
-        sent="1",
-        sent_at=stamp,
-        gif_url=gif_url,
-        gif_source=gif_source,
-        gif_note=gif_note,
-        last_error="",
-    )
+    """Set the ``sent`` flag (with the GIF used) and take it off the pending list, at once."""
+    with redis.pipeline() as pipe:
+        update(
+            pipe,
+            submission_id,
+            status="sent",
+            sent="1",
+            sent_at=now(),
+            gif_url=gif_url,
+            gif_source=gif_source,
+            gif_note=gif_note,
+            last_error="",
+        )
+        pipe.zrem(pending_key(), submission_id)
+        pipe.execute()
 
 
 def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> None:
-    """Record the error; the submission stays queued while a retry is coming."""
-    update(redis, submission_id, status="failed" if final else "queued", last_error=error)
+    """Record the error; the submission stays queued (and pending) while a retry is coming."""
+    with redis.pipeline() as pipe:
+        update(pipe, submission_id, status="failed" if final else "queued", last_error=error)
+        if final:
+            pipe.zrem(pending_key(), submission_id)
+        pipe.execute()

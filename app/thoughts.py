@@ -7,6 +7,7 @@ from flask import current_app
 from app import submissions
 from app.extensions import get_redis
 from app.submissions import Submission
+from jobs import failures
 from jobs.gif_sender import enqueue_gif_email, send_gif_email
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def accept(email: str, thought: str) -> Submission:
 def _deliver_now(submission_id: str) -> None:
     try:
         send_gif_email(submission_id)
-    except Exception:
+    except Exception as exc:
         log.exception("submission_id=%s delivery=now failed; enqueued to retry", submission_id)
+        redis = get_redis()
+        submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
         enqueue_gif_email(submission_id)

@@ -17,21 +17,21 @@ from contextlib import suppress
 
 from flask import current_app
 from redis.exceptions import LockError
-from rq import Queue, Retry, get_current_job
+from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
 from app import giphy, mailer, submissions
 from app.extensions import get_redis
-from jobs import MAILERS
+from jobs import MAILERS, alerts, failures
 from jobs.worker import AppJob
 
 log = logging.getLogger(__name__)
 
 QUEUE = MAILERS
 # Beyond the simulated delay and the Giphy and SMTP timeouts, this much slack.
-JOB_TIMEOUT_MARGIN_SECONDS = 10
+JOB_TIMEOUT_MARGIN_SECONDS = 5
 # The lock outlives the job's timeout, so a run that is still alive always holds it.
-LOCK_TIMEOUT_MARGIN_SECONDS = 30
+LOCK_TIMEOUT_MARGIN_SECONDS = 5
 # A duplicate waits this long for the run holding the lock, then fails and retries later.
 LOCK_WAIT_SECONDS = 15
 
@@ -59,6 +59,10 @@ def retry_intervals_seconds(base: float, count: int, rng=random) -> list[int]:
     return [round(base * 2**n * rng.uniform(0.75, 1.25)) for n in range(count)]
 
 
+def lock_timeout_seconds(config) -> int:
+    return job_timeout_seconds(config) + LOCK_TIMEOUT_MARGIN_SECONDS
+
+
 def retry_policy(config) -> Retry:
     intervals = retry_intervals_seconds(config["RETRY_BASE_SECONDS"], config["RETRY_MAX"])
     return Retry(max=config["RETRY_MAX"], interval=intervals)
@@ -73,6 +77,7 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None) -> Job:
         args=(submission_id,),
         timeout=job_timeout_seconds(config),
         retry=retry_policy(config),
+        on_failure=Callback(on_send_failure),
         description=f"send_gif_email({submission_id!r})",
         pipeline=pipeline,
     )
@@ -83,10 +88,9 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None) -> Job:
 def send_gif_email(submission_id: str) -> str:
     """Send the GIF email for one submission, once. Returns what it did, for the job result."""
     redis = get_redis()
-    lock_timeout = job_timeout_seconds(current_app.config) + LOCK_TIMEOUT_MARGIN_SECONDS
     lock = redis.lock(
         submissions.lock_key(submission_id),
-        timeout=lock_timeout,
+        timeout=lock_timeout_seconds(current_app.config),
         blocking_timeout=LOCK_WAIT_SECONDS,
     )
     if not lock.acquire():
@@ -108,12 +112,8 @@ def _send_once(redis, submission_id: str) -> str:
         return "already sent"
     attempt = submissions.start_attempt(redis, submission_id)
     started = time.monotonic()
-    try:
-        gif = giphy.find_gif(submission.thought)
-        mailer.send_randomness_email(submission, gif)
-    except Exception as exc:
-        _record_failure(redis, submission_id, attempt, exc, started)
-        raise
+    gif = giphy.find_gif(submission.thought)
+    mailer.send_randomness_email(submission, gif)
     submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
     log.info(
         "%s attempt=%d outcome=sent gif=%s", _context(submission_id, started), attempt, gif.source
@@ -121,18 +121,34 @@ def _send_once(redis, submission_id: str) -> str:
     return "sent"
 
 
-def _record_failure(redis, submission_id: str, attempt: int, exc: Exception, started) -> None:
-    job = get_current_job()
-    final = job is not None and not job.retries_left
-    error = f"{type(exc).__name__}: {exc}"[:500]
-    submissions.mark_attempt_failed(redis, submission_id, error, final)
+def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ calls this after every failed run, before it decides on a retry; runs that
+    died with their worker come here too (as AbandonedJobError), when RQ cleans up.
+
+    It records the error on the submission, stops retries of permanent failures
+    (RQ reads ``retries_left`` right after this returns), and raises the red flag
+    when the job is dead: no retry left.
+    """
+    submission_id = job.args[0]
+    submission = submissions.load(connection, submission_id)
+    if submission is None or submission.sent:
+        job.retries_left = 0  # nothing left to do: a retry would only return at once
+        return
+    if failures.is_permanent(exc_value):
+        job.retries_left = 0
+    final = not job.should_retry
+    error = failures.describe(exc_value)
+    submissions.mark_attempt_failed(connection, submission_id, error, final)
     log.warning(
-        "%s attempt=%d outcome=failed final=%s error=%r",
-        _context(submission_id, started),
-        attempt,
+        "job_id=%s submission_id=%s queue=%s outcome=failed final=%s error=%r",
+        job.id,
+        submission_id,
+        QUEUE,
         final,
         error,
     )
+    if final:
+        alerts.raise_red_flag(connection, job.id, submission_id, error)
 
 
 def _context(submission_id: str, started: float) -> str:

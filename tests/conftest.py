@@ -96,15 +96,29 @@ def redis(redis_server, redis_url):
 
 
 class SmtpSink:
-    """aiosmtpd on a fixed free port that a test can stop and start again (an outage)."""
+    """aiosmtpd on a fixed free port, with knobs for faults: stop() and start() it
+    (an outage), give chosen recipients a reply (4xx or 5xx), or drop connections."""
 
     def __init__(self) -> None:
         self.port = port_for.select_random()
         self.messages: list[EmailMessage] = []
+        # address -> replies to give it, one per attempt, e.g. ["451 Try later"]; then accept
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.drop_next = 0  # hang up on this many messages, mid-DATA
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self.rcpt_replies.get(address):
+            return self.rcpt_replies[address].pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope) -> str:
+        if self.drop_next > 0:
+            self.drop_next -= 1
+            server.transport.abort()
+            return "421 Dropped"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._arrived:
             self.messages.append(message)
@@ -119,6 +133,9 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def sent_to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
 
     def wait_for(self, count: int, timeout: float = 30) -> list[EmailMessage]:
         """Block until ``count`` messages arrived (or the timeout passed); return them all."""

@@ -1,0 +1,60 @@
+"""The red flag: when a job is dead (retries used up, or a permanent failure),
+say so once, loudly: one ERROR log line and one email to ADMIN_EMAIL.
+
+The email is itself a job on the `default` queue with its own retries: the
+failure that killed the job is often the mail server, and the alert must still
+arrive once it is back. A Redis SET NX per dead job keeps it to one alert, never
+one per attempt.
+"""
+
+import logging
+
+from flask import current_app, render_template
+from flask_mail import Message
+from redis import Redis
+from rq import Queue, Retry
+
+from app.extensions import mail
+from app.submissions import PREFIX
+from jobs import DEFAULT
+from jobs.worker import AppJob
+
+log = logging.getLogger(__name__)
+
+QUEUE = DEFAULT
+JOB_TIMEOUT_SECONDS = 30
+RETRY = Retry(max=10, interval=[10, 30, 60, 120, 300, 600, 600, 600, 600, 600])
+# How long we remember that a dead job was reported.
+REMEMBER_SECONDS = 30 * 24 * 3600
+
+
+def alert_key(job_id: str) -> str:
+    return f"{PREFIX}:alert:{job_id}"
+
+
+def raise_red_flag(connection: Redis, job_id: str, submission_id: str, error: str) -> None:
+    log.error("RED FLAG dead job job_id=%s submission_id=%s error=%r", job_id, submission_id, error)
+    if not connection.set(alert_key(job_id), "1", nx=True, ex=REMEMBER_SECONDS):
+        return  # reported already
+    Queue(QUEUE, connection=connection, job_class=AppJob).enqueue_call(
+        send_alert_email,
+        args=(job_id, submission_id, error),
+        timeout=JOB_TIMEOUT_SECONDS,
+        retry=RETRY,
+    )
+
+
+def send_alert_email(job_id: str, submission_id: str, error: str) -> str:
+    admin = current_app.config["ADMIN_EMAIL"]
+    if not admin:
+        log.warning("job_id=%s dead, but ADMIN_EMAIL is empty: no alert email", job_id)
+        return "no ADMIN_EMAIL"
+    context = {"job_id": job_id, "submission_id": submission_id, "error": error}
+    mail.send(
+        Message(
+            subject=f"[Work-It] A GIF email failed for good (submission {submission_id})",
+            recipients=[admin],
+            body=render_template("email/alert.txt", **context),
+        )
+    )
+    return "alerted"
