@@ -5,7 +5,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from app import config, errors, extensions
 
@@ -39,4 +41,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
     errors.init_app(app)
+    app.cli.add_command(requeue_stuck_command)
     return app
+
+
+@click.command("requeue-stuck")
+@with_appcontext
+def requeue_stuck_command() -> None:
+    """Run the stuck-submission sweep now (it also runs every minute under `rq cron`)."""
+    from jobs.sweeper import requeue_stuck_submissions
+
+    click.echo(f"requeued {requeue_stuck_submissions()} stuck submission(s)")

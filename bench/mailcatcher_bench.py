@@ -1,0 +1,236 @@
+"""How fast does mailcatcher take mail, and how fast does its inbox render?
+
+1. Sends N small messages with smtplib, once opening a new connection per message and
+   once reusing one connection, to `python -m mailcatcher` and to a bare aiosmtpd sink
+   that discards everything (the same aiosmtpd settings, no parsing, no storing), and
+   reports messages per second for each.
+2. Stores 10,000 messages, opens the inbox in Debian's Chromium and reports how long
+   the list takes to appear.
+
+Run: .venv/bin/python bench/mailcatcher_bench.py [--messages N] [--inbox-size M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+import port_for
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # ahead of the PyPI client's top-level mailcatcher.py
+
+
+def small_message(n: int) -> bytes:
+    message = EmailMessage()
+    message["From"] = "bench@example.com"
+    message["To"] = "someone@example.com"
+    message["Subject"] = f"Benchmark message {n}"
+    message.set_content(f"Message number {n}.\n" * 5)
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+# -- the baseline: a bare aiosmtpd sink -----------------------------------------------
+
+
+class Discard:
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        return "250 OK"
+
+
+async def run_sink(port: int) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    loop = asyncio.get_running_loop()
+    hostname = socket.gethostname()
+    server = await loop.create_server(
+        lambda: SMTP(Discard(), hostname=hostname, enable_SMTPUTF8=True, loop=loop),
+        "127.0.0.1",
+        port,
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
+
+
+# -- processes ------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(*command: str, ports: list[int]) -> Iterator[None]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, *command], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not all(_answers(port) for port in ports):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def mailcatcher_command(smtp_port: int, http_port: int, *extra: str) -> list[str]:
+    return [
+        "-m",
+        "mailcatcher",
+        "--smtp-port",
+        str(smtp_port),
+        "--http-port",
+        str(http_port),
+        *extra,
+    ]
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+# -- 1. SMTP throughput ---------------------------------------------------------------
+
+
+def per_message_connections(port: int, messages: list[bytes]) -> float:
+    started = time.perf_counter()
+    for message in messages:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("bench@example.com", ["someone@example.com"], message)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def one_connection(port: int, messages: list[bytes]) -> float:
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for message in messages:
+            smtp.sendmail("bench@example.com", ["someone@example.com"], message)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def throughput(count: int) -> None:
+    messages = [small_message(n) for n in range(count)]
+    sink_port, smtp_port, http_port = _free_ports(3)
+    results = {}
+    with serving(__file__, "--sink", str(sink_port), ports=[sink_port]):
+        results["bare aiosmtpd sink"] = _both_modes(sink_port, messages)
+    with serving(*mailcatcher_command(smtp_port, http_port), ports=[smtp_port, http_port]):
+        results["mailcatcher (in-memory)"] = _both_modes(smtp_port, messages)
+    print(f"SMTP throughput, {count} messages of {len(messages[0])} bytes each (messages/s):")
+    print(f"  {'':26} {'new connection each':>20} {'one connection':>16}")
+    for name, (fresh, reused) in results.items():
+        print(f"  {name:26} {fresh:>20.0f} {reused:>16.0f}")
+    sink, ours = results["bare aiosmtpd sink"], results["mailcatcher (in-memory)"]
+    print(f"  mailcatcher / sink: {ours[0] / sink[0]:.0%} and {ours[1] / sink[1]:.0%}")
+
+
+def _both_modes(port: int, messages: list[bytes]) -> tuple[float, float]:
+    one_connection(port, messages[:20])  # warm up
+    return per_message_connections(port, messages), one_connection(port, messages)
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        ports.append(port_for.select_random(exclude_ports=ports))
+    return ports
+
+
+# -- 2. inbox rendering ---------------------------------------------------------------
+
+
+def fill_store(path: Path, count: int) -> None:
+    from mailcatcher.mime import parse
+    from mailcatcher.store import Store
+
+    store = Store(path)
+    source = small_message(0)
+    parsed = parse(source)
+    for _ in range(count):
+        store.add("<bench@example.com>", ["<someone@example.com>"], source, parsed)
+    store.close()
+
+
+def inbox_render(count: int) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("inbox render: skipped (no Chromium on PATH)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    smtp_port, http_port = _free_ports(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "mail.sqlite3"
+        fill_store(db, count)
+        with (
+            serving(
+                *mailcatcher_command(smtp_port, http_port, "--db", str(db)),
+                ports=[smtp_port, http_port],
+            ),
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                _measure_page(browser.new_page(), f"http://127.0.0.1:{http_port}", count)
+            finally:
+                browser.close()
+
+
+def _measure_page(page, url: str, count: int) -> None:
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("html[data-loaded=true]", timeout=60_000)
+        rows = page.locator("#messages tbody tr").count()
+        total = time.perf_counter() - started
+        render_ms = float(page.get_attribute("html", "data-render-ms"))
+        timings.append((total, render_ms))
+        assert rows == count, f"{rows} rows rendered, expected {count}"
+    total, render_ms = min(timings)
+    print(f"Inbox with {count} messages (best of 3):")
+    print(f"  page load to list painted: {total * 1000:.0f} ms")
+    print(f"  of which building the rows (DOM only): {render_ms:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--inbox-size", type=int, default=10_000)
+    parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.sink:
+        asyncio.run(run_sink(options.sink))
+        return
+    throughput(options.messages)
+    inbox_render(options.inbox_size)
+
+
+if __name__ == "__main__":
+    main()

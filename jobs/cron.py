@@ -1,0 +1,11 @@
+"""Recurring jobs, for `rq cron jobs/cron.py` (the Procfile's `scheduler` line)."""
+
+from rq import cron
+
+from jobs import sweeper
+
+cron.register(
+    sweeper.requeue_stuck_submissions,
+    queue_name=sweeper.QUEUE,
+    interval=sweeper.INTERVAL_SECONDS,
+)

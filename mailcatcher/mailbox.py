@@ -1,0 +1,59 @@
+"""Every change to the inbox goes through here, so each one is stored and announced.
+
+SMTP adds, the web API deletes and clears, retention trims; each publishes the
+matching MailCatcher websocket frame (`add`, `remove`, `clear`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mailcatcher.events import Bus
+from mailcatcher.mime import ParsedMessage, parse
+from mailcatcher.store import Row, Store
+
+log = logging.getLogger(__name__)
+
+
+class Mailbox:
+    def __init__(self, store: Store, bus: Bus, messages_limit: int | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.messages_limit = messages_limit
+
+    def receive(
+        self,
+        sender: str | None,
+        recipients: list[str],
+        source: bytes,
+        parsed: ParsedMessage | None = None,
+    ) -> Row:
+        """Keep one message from an SMTP envelope; addresses get MailCatcher's brackets."""
+        summary = self.store.add(
+            f"<{sender or ''}>",
+            [f"<{address}>" for address in recipients],
+            source,
+            parsed if parsed is not None else parse(source),
+        )
+        log.info(
+            "==> SMTP: Received message from %s (%s bytes)", summary["sender"], summary["size"]
+        )
+        self.bus.publish({"type": "add", "message": summary})
+        self._apply_limit()
+        return summary
+
+    def delete(self, message_id: int) -> bool:
+        if not self.store.delete(message_id):
+            return False
+        self.bus.publish({"type": "remove", "id": message_id})
+        return True
+
+    def clear(self) -> None:
+        self.store.clear()
+        self.bus.publish({"type": "clear"})
+
+    def _apply_limit(self) -> None:
+        if self.messages_limit is None:
+            return
+        for message_id in self.store.ids_beyond(self.messages_limit):
+            self.delete(message_id)

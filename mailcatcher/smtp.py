@@ -1,0 +1,83 @@
+"""The SMTP side: aiosmtpd speaks the protocol, this handler only keeps what arrives.
+
+Like MailCatcher it accepts any sender, any recipient and any AUTH credentials, and
+delivers nothing. aiosmtpd enforces the size limit (552 at MAIL FROM when the client
+declares SIZE, 552 after DATA otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import weakref
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from mailcatcher import __version__
+from mailcatcher.mailbox import Mailbox
+from mailcatcher.mime import parse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+# Parsing a big message takes long enough to stall the web side, so it moves to a
+# worker thread; parsing touches no shared state, so this needs no lock.
+PARSE_IN_THREAD_ABOVE = 1024 * 1024
+
+
+class CatchAllHandler:
+    def __init__(self, mailbox: Mailbox) -> None:
+        self._mailbox = mailbox
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        source = envelope.original_content or b""
+        try:
+            if len(source) > PARSE_IN_THREAD_ABOVE:
+                parsed = await asyncio.get_running_loop().run_in_executor(None, parse, source)
+            else:
+                parsed = None
+            self._mailbox.receive(envelope.mail_from, list(envelope.rcpt_tos), source, parsed)
+        except Exception:
+            log.exception("could not keep a message from %s", envelope.mail_from)
+            return "451 Requested action aborted: local error in processing"
+        return "250 Message accepted for delivery"
+
+
+def accept_any_login(*args: Any) -> AuthResult:
+    """MailCatcher accepts every AUTH, so apps configured with credentials still send."""
+    return AuthResult(success=True)
+
+
+async def start_smtp(
+    mailbox: Mailbox, host: str, port: int, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+) -> tuple[asyncio.AbstractServer, weakref.WeakSet[SMTP]]:
+    """Listen on host:port; returns the server and the live sessions (to close on exit)."""
+    loop = asyncio.get_running_loop()
+    handler = CatchAllHandler(mailbox)
+    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    hostname = socket.gethostname()  # aiosmtpd would otherwise resolve an FQDN per connection
+
+    def session() -> SMTP:
+        protocol = SMTP(
+            handler,
+            data_size_limit=max_message_size,
+            enable_SMTPUTF8=True,
+            hostname=hostname,
+            ident=f"mailcatcher {__version__}",
+            authenticator=accept_any_login,
+            auth_require_tls=False,
+            loop=loop,
+        )
+        sessions.add(protocol)
+        return protocol
+
+    server = await loop.create_server(session, host, port)
+    return server, sessions
+
+
+def close_sessions(sessions: weakref.WeakSet[SMTP]) -> None:
+    for protocol in list(sessions):
+        if protocol.transport is not None:
+            protocol.transport.close()

@@ -1,0 +1,133 @@
+"""Break real things and check that nothing accepted is lost: a worker killed
+mid-job, Redis restarted, the mail server down for a while."""
+
+import time
+
+import pytest
+
+from app import create_app, submissions
+from app.thoughts import accept
+from jobs.sweeper import requeue_stuck_submissions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app_config(app_config):
+    """Slow enough to kill a worker mid-send; short timeouts so the test stays short
+    (job timeout 11 s, lock 16 s, stuck after 21 s)."""
+    return {
+        **app_config,
+        "MAILER_DELAY_SECONDS": 2,
+        "GIPHY_TIMEOUT_SECONDS": 0.5,
+        "MAIL_TIMEOUT_SECONDS": 1,
+        "RETRY_BASE_SECONDS": 1,
+        "RETRY_MAX": 5,
+    }
+
+
+def submit(app, count=1) -> list[str]:
+    with app.test_request_context():
+        return [accept(f"user{n}@example.com", f"thought {n}").id for n in range(count)]
+
+
+def status(redis, submission_id) -> str:
+    return submissions.load(redis, submission_id).status
+
+
+def test_a_worker_killed_mid_job_still_delivers_once(app, rq_workers, smtp_sink, redis):
+    rq_workers.start(1)
+    [submission_id] = submit(app)
+    rq_workers.wait_until(lambda: status(redis, submission_id) == "sending", 30, "not picked up")
+
+    rq_workers.kill(0)  # SIGKILL to the worker and its work horse, mid-delay
+    rq_workers.start(1)
+    assert smtp_sink.messages == [] and status(redis, submission_id) == "sending"
+
+    def swept() -> bool:
+        with app.app_context():
+            return requeue_stuck_submissions() == 1
+
+    rq_workers.wait_until(swept, 90, "the sweeper never requeued the stuck submission")
+    [message] = smtp_sink.wait_for(1)
+    rq_workers.wait_until(lambda: status(redis, submission_id) == "sent", 30, "not sent")
+    assert message["To"] == "user0@example.com"
+    assert submissions.load(redis, submission_id).attempts == 2
+
+
+def test_queued_work_survives_a_redis_restart(app_config, restartable_redis, smtp_sink):
+    url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
+    app = create_app({**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0})
+    ids = submit(app, count=10)
+
+    restartable_redis.stop()  # SIGTERM: Redis flushes its append-only file
+    restartable_redis.start()
+
+    redis = app.extensions["redis"]
+    assert redis.llen("rq:queue:mailers") == 10
+    assert all(status(redis, i) == "queued" for i in ids)
+    _drain_with_a_real_worker(app_config, url, smtp_sink, expected=10)
+    assert sorted(m["To"] for m in smtp_sink.messages) == sorted(
+        f"user{n}@example.com" for n in range(10)
+    )
+    redis.close()
+
+
+def _drain_with_a_real_worker(app_config, url, smtp_sink, expected):
+    from tests.conftest import WorkerProcesses, process_env
+
+    workers = WorkerProcesses(process_env({**app_config, "REDIS_URL": url,
+                                           "MAILER_DELAY_SECONDS": 0}))
+    try:
+        workers.start(1)
+        smtp_sink.wait_for(expected)
+        time.sleep(0.5)  # room for a duplicate to show up, if there were one
+        assert len(smtp_sink.messages) == expected
+    finally:
+        workers.stop_all()
+
+
+def test_a_worker_keeps_going_across_a_redis_restart(app_config, restartable_redis, smtp_sink):
+    from tests.conftest import WorkerProcesses, process_env
+
+    url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
+    settings = {**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0}
+    app = create_app(settings)
+    workers = WorkerProcesses(process_env(settings))
+    try:
+        workers.start(1)
+        first = submit(app, count=3)
+        smtp_sink.wait_for(3)
+
+        restartable_redis.stop()
+        restartable_redis.start()
+        second = submit(app, count=3)
+
+        smtp_sink.wait_for(6, timeout=60)
+        redis = app.extensions["redis"]
+        workers.wait_until(
+            lambda: all(status(redis, i) == "sent" for i in first + second), 30, "not all sent"
+        )
+        assert len(smtp_sink.messages) == 6
+    finally:
+        workers.stop_all()
+        app.extensions["redis"].close()
+
+
+def test_mail_server_down_for_a_while_then_everything_is_delivered(
+    app, rq_workers, smtp_sink, redis
+):
+    app.config["MAILER_DELAY_SECONDS"] = 0
+    smtp_sink.stop()
+    rq_workers.start(1)  # with --with-scheduler, as every worker here, so retries fire
+    ids = submit(app, count=5)
+    rq_workers.wait_until(
+        lambda: all(submissions.load(redis, i).attempts >= 2 for i in ids), 60, "no retries"
+    )
+    assert all(status(redis, i) in ("queued", "sending") for i in ids)
+
+    smtp_sink.start()
+
+    smtp_sink.wait_for(5, timeout=60)
+    rq_workers.wait_until(lambda: all(status(redis, i) == "sent" for i in ids), 30, "not sent")
+    assert len(smtp_sink.messages) == 5

@@ -1,0 +1,90 @@
+"""Hostile mail, seen from the HTTP side: nothing it contains may become script,
+a header or a path on our side. (The browser side is in test_inbox_browser.py.)"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.mailcatcher.helpers import eml, send
+
+
+def caught(server, fixture: str) -> dict:
+    send(server.smtp_port, eml(fixture))
+    [message] = requests.get(f"{server.url}/messages", timeout=10).json()
+    return requests.get(f"{server.url}/messages/{message['id']}.json", timeout=10).json()
+
+
+def get(server, path: str) -> requests.Response:
+    return requests.get(f"{server.url}{path}", timeout=10)
+
+
+def assert_no_script_allowed(response: requests.Response) -> None:
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert "script-src" not in directives
+    assert "sandbox" in directives  # no same-origin access even when opened directly
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_html_body_is_served_under_a_script_free_sandbox(mailcatcher):
+    message = caught(mailcatcher, "hostile_script.eml")
+
+    html = get(mailcatcher, f"/messages/{message['id']}.html")
+    assert html.status_code == 200
+    assert_no_script_allowed(html)
+    assert "base-uri 'none'" in html.headers["Content-Security-Policy"]
+    assert "form-action 'none'" in html.headers["Content-Security-Policy"]
+    # The same body reached through its Content-ID is locked down the same way.
+    assert_no_script_allowed(
+        get(mailcatcher, f"/messages/{message['id']}/parts/hostile-html@example.com")
+    )
+
+
+def test_html_subject_is_data_not_markup(mailcatcher):
+    message = caught(mailcatcher, "hostile_script.eml")
+
+    assert message["subject"] == "<img src=x onerror=\"document.body.dataset.pwned='subject'\">"
+
+
+def test_crlf_in_headers_stays_on_one_line(mailcatcher):
+    message = caught(mailcatcher, "header_crlf.eml")
+
+    assert message["subject"] == "Hello X-Injected: yes <b>body</b>"
+    [attachment] = message["attachments"]
+    download = get(mailcatcher, attachment["href"])
+    assert download.content == b"hello"
+    disposition = download.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "/" not in disposition.split(";")[1]  # the plain filename= has no path
+    assert "Set-Cookie" not in download.headers
+    assert download.cookies.keys() == []
+
+
+def test_empty_message_id_and_no_subject(mailcatcher):
+    message = caught(mailcatcher, "empty_message_id.eml")
+
+    assert message["subject"] is None
+    assert message["formats"] == ["source", "plain"]
+    assert "empty Message-ID" in get(mailcatcher, f"/messages/{message['id']}.plain").text
+
+
+def test_unknown_and_invalid_content_types(mailcatcher):
+    message = caught(mailcatcher, "unknown_content_type.eml")
+
+    [unknown] = message["attachments"]
+    assert unknown["type"] == "application/x-work-it-unknown"
+    assert (
+        get(mailcatcher, unknown["href"]).headers["Content-Type"] == "application/x-work-it-unknown"
+    )
+    # An unparseable Content-Type falls back to text/plain, as RFC 2045 says.
+    weird = get(mailcatcher, f"/messages/{message['id']}/parts/weird-type@example.com")
+    assert weird.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.parametrize("cid", ["evil-svg@example.com", "weird-type@example.com"])
+def test_active_parts_cannot_run_script_when_opened_directly(mailcatcher, cid):
+    message = caught(mailcatcher, "unknown_content_type.eml")
+
+    assert_no_script_allowed(get(mailcatcher, f"/messages/{message['id']}/parts/{cid}"))

@@ -1,0 +1,183 @@
+"""The inbox page in Debian's Chromium, against the real server.
+
+Each test waits for the page's websocket to be open (html[data-live=open]) and its
+list to be loaded before it sends mail, as MailCatcher's own spec does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.mailcatcher.helpers import eml, send, simple_message, wait_for
+
+pytestmark = pytest.mark.browser
+
+
+def open_inbox(page: Page, server) -> None:
+    page.goto(server.url)
+    expect(page.locator("html")).to_have_attribute("data-live", "open")
+    expect(page.locator("html")).to_have_attribute("data-loaded", "true")
+    page.evaluate("window.__notReloaded = true")  # gone if the page ever reloads
+
+
+def row(page: Page, text: str):
+    return page.locator("#messages tbody tr", has_text=text)
+
+
+def listed(server) -> list[dict]:
+    return requests.get(f"{server.url}/messages", timeout=10).json()
+
+
+def test_gif_email_arrives_live_shows_its_cid_image_and_can_be_deleted(page: Page, mailcatcher):
+    open_inbox(page, mailcatcher)
+
+    send(mailcatcher.smtp_port, eml("inline_gif.eml"))
+    expect(row(page, "Your GIF is ready")).to_be_visible()
+    assert page.evaluate("window.__notReloaded") is True
+
+    with page.expect_response(re.compile(r"/messages/\d+/parts/work-it-gif@work-it\.test$")) as gif:
+        row(page, "Your GIF is ready").click()
+    assert gif.value.status == 200
+    assert gif.value.headers["content-type"] == "image/gif"
+    expect(page.get_by_role("tab", name="HTML")).to_have_attribute("aria-selected", "true")
+    image = page.frame_locator("#html-view").locator("img#gif")
+    expect(image).to_be_visible()
+    wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), what="the GIF")
+
+    page.get_by_role("tab", name="Attachments").click()
+    expect(page.locator("#attachments-view a")).to_have_text("party.gif")
+    page.get_by_role("tab", name="Plain text").click()
+    expect(page.locator("#plain-view")).to_have_text("Here is your GIF. Have a nice day.")
+    page.get_by_role("tab", name="Source").click()
+    expect(page.locator("#source-view")).to_contain_text("Content-ID: <work-it-gif@work-it.test>")
+    expect(page.get_by_role("link", name="Download .eml")).to_have_attribute(
+        "href", re.compile(r"/messages/\d+\.eml$")
+    )
+
+    page.get_by_role("button", name="Delete").click()
+    expect(row(page, "Your GIF is ready")).to_have_count(0)
+    expect(page.locator("#message")).to_be_hidden()
+    assert listed(mailcatcher) == []
+
+
+def test_changes_made_elsewhere_show_up_without_reload(page: Page, mailcatcher):
+    send(mailcatcher.smtp_port, simple_message("already here"))
+    open_inbox(page, mailcatcher)
+    expect(row(page, "already here")).to_be_visible()
+
+    send(mailcatcher.smtp_port, simple_message("newer"))
+    expect(page.locator("#messages tbody tr").first).to_contain_text("newer")  # newest first
+    [old, _] = listed(mailcatcher)
+    requests.delete(f"{mailcatcher.url}/messages/{old['id']}", timeout=10)
+    expect(row(page, "already here")).to_have_count(0)
+    requests.delete(f"{mailcatcher.url}/messages", timeout=10)
+    expect(page.locator("#messages tbody tr")).to_have_count(0)
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def test_keyboard_moves_through_the_list(page: Page, mailcatcher):
+    for subject in ("oldest", "middle", "newest"):
+        send(mailcatcher.smtp_port, simple_message(subject))
+    open_inbox(page, mailcatcher)
+    selected = page.locator("#messages tbody tr.selected")
+    subject = page.locator("#message dd.subject")
+
+    page.keyboard.press("ArrowDown")
+    expect(selected).to_contain_text("newest")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(selected).to_contain_text("oldest")
+    expect(subject).to_have_text("oldest")
+    page.keyboard.press("ArrowUp")
+    expect(selected).to_contain_text("middle")
+    expect(subject).to_have_text("middle")
+
+
+def test_search_filters_sender_recipients_and_subject(page: Page, mailcatcher):
+    send(
+        mailcatcher.smtp_port,
+        simple_message("Invoice 42"),
+        "billing@shop.test",
+        ["ann@example.com"],
+    )
+    send(
+        mailcatcher.smtp_port, simple_message("Welcome"), "hello@work-it.test", ["bob@example.com"]
+    )
+    open_inbox(page, mailcatcher)
+    visible = page.locator("#messages tbody tr:visible")
+
+    page.get_by_placeholder("Search").fill("bob@")
+    expect(visible).to_have_count(1)
+    expect(visible).to_contain_text("Welcome")
+    page.get_by_placeholder("Search").fill("shop invoice")
+    expect(visible).to_contain_text("Invoice 42")
+    send(mailcatcher.smtp_port, simple_message("Unrelated"))
+    expect(row(page, "Unrelated")).to_be_hidden()
+    page.get_by_placeholder("Search").fill("")
+    expect(visible).to_have_count(3)
+
+
+def test_clear_all_asks_then_empties_the_inbox(page: Page, mailcatcher):
+    send(mailcatcher.smtp_port, simple_message("one"))
+    open_inbox(page, mailcatcher)
+    page.once("dialog", lambda dialog: dialog.accept())
+
+    page.get_by_role("button", name="Clear all").click()
+
+    expect(page.locator("#messages tbody tr")).to_have_count(0)
+    assert listed(mailcatcher) == []
+
+
+def test_hostile_email_cannot_script_the_inbox_or_reach_the_api(page: Page, mailcatcher):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    open_inbox(page, mailcatcher)
+    send(mailcatcher.smtp_port, eml("hostile_script.eml"))
+
+    hostile = row(page, "onerror")
+    expect(hostile).to_be_visible()
+    expect(hostile.locator("td.subject")).to_have_text(
+        "<img src=x onerror=\"document.body.dataset.pwned='subject'\">"
+    )
+    expect(page.locator("#messages img")).to_have_count(0)
+    hostile.click()
+    frame = page.frame_locator("#html-view")
+    expect(frame.locator("#hostile-heading")).to_be_visible()
+    frame.locator("#js-link").click()
+    frame.locator("#form-button").click()
+    page.get_by_role("tab", name="Plain text").click()
+    expect(page.locator("#plain-view")).to_have_text(
+        '<script>document.body.dataset.pwned = "plain"</script>'
+    )
+
+    # Something that did run would have marked a document or deleted the mail.
+    # The frame is still showing the message (the form did not navigate it away).
+    expect(frame.locator("#hostile-heading")).to_be_attached()
+    assert frame.locator("html").get_attribute("data-pwned") is None
+    assert frame.locator("body").get_attribute("data-pwned") is None
+    assert page.evaluate(
+        "[document.documentElement.dataset.pwned, document.body.dataset.pwned]"
+    ) == [
+        None,
+        None,
+    ]
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.url.rstrip("/") == mailcatcher.url
+    assert dialogs == []
+    [message] = listed(mailcatcher)
+
+    # Opened directly, outside the inbox's iframe, the body still cannot run script.
+    for path in (f"{message['id']}.html", f"{message['id']}/parts/hostile-html@example.com"):
+        page.goto(f"{mailcatcher.url}/messages/{path}")
+        expect(page.locator("#hostile-heading")).to_be_visible()
+        assert page.evaluate(
+            "[document.documentElement.dataset.pwned, document.body.dataset.pwned]"
+        ) == [
+            None,
+            None,
+        ]
+    assert listed(mailcatcher) == [message]
