@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 from app import submissions, thoughts
 from app.extensions import get_redis
 from app.forms import ThoughtForm
+from app.limits import limit_submissions
 from app.submissions import Submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -22,6 +23,7 @@ def require_json() -> None:
 
 
 @bp.post("/thoughts")
+@limit_submissions
 def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

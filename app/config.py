@@ -37,6 +37,10 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "RETRY_MAX": (int, 8),
     # Receives one red-flag email per dead job (empty: log line only).
     "ADMIN_EMAIL": (str, "admin@work-it.localhost"),
+    # Throttling instead of job uniqueness (Flask-Limiter strings, kept in Redis).
+    "RATELIMIT_ENABLED": (_bool, True),
+    "RATELIMIT_PER_CLIENT": (str, "30 per minute"),
+    "RATELIMIT_PER_RECIPIENT": (str, "5 per minute"),
     "WTF_CSRF_ENABLED": (_bool, True),
 }
 

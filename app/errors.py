@@ -7,6 +7,7 @@ outage or an expired page costs them nothing but a second click.
 import logging
 
 from flask import Flask, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -21,6 +22,10 @@ REDIS_DOWN = (
     "thought. Nothing was stored or sent. Please try again in a moment."
 )
 CSRF_FAILED = "This form expired or was not sent from Work-It. Please submit it again."
+RATE_LIMITED = (
+    "Too many thoughts too quickly (limit: {limit}). Nothing was sent; "
+    "please wait a minute and try again."
+)
 RETRY_AFTER_SECONDS = 5
 
 
@@ -46,6 +51,14 @@ def handle_csrf_error(exc: CSRFError):
     return _form_again(CSRF_FAILED, 400)
 
 
+def handle_rate_limited(exc: RateLimitExceeded):
+    """Flask-Limiter adds Retry-After (headers_enabled) to whatever this returns."""
+    message = RATE_LIMITED.format(limit=exc.limit.limit)
+    if wants_json():
+        return {"error": message}, 429
+    return _form_again(message, 429)
+
+
 def handle_redis_down(exc: Exception):
     log.error("redis unavailable path=%s error=%r", request.path, exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -59,6 +72,7 @@ def handle_redis_down(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(RedisConnectionError, handle_redis_down)
     app.register_error_handler(RedisTimeoutError, handle_redis_down)

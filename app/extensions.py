@@ -7,6 +7,8 @@ from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
+from app.limits import limiter
+
 
 class _TimedConnection(flask_mail.Connection):
     """Flask-Mail opens smtplib without a timeout, so a stalled SMTP server would hold
@@ -35,6 +37,9 @@ csrf = CSRFProtect()
 def init_app(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "workit")
+    limiter.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
     app.extensions["redis"] = Redis.from_url(
         app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5

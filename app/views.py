@@ -6,6 +6,7 @@ from werkzeug.wrappers import Response
 from app import submissions, thoughts
 from app.extensions import get_redis
 from app.forms import ThoughtForm
+from app.limits import limit_submissions
 
 bp = Blueprint("main", __name__)
 
@@ -16,6 +17,7 @@ def new_thought() -> str:
 
 
 @bp.post("/")
+@limit_submissions
 def create_thought() -> Response | tuple[str, int]:
     form = ThoughtForm()
     if not form.validate():

@@ -192,8 +192,9 @@ def giphy(httpserver):
 
 
 @pytest.fixture
-def app_config(redis_url, smtp_sink, giphy) -> dict:
-    """The settings every test app (and every real worker process) runs with."""
+def app_config(redis, redis_url, smtp_sink, giphy) -> dict:
+    """The settings every test app (and every real worker process) runs with.
+    Asks for `redis` so that every test starts and ends with an empty server."""
     return {
         "SECRET_KEY": "test-secret",
         "REDIS_URL": redis_url,
@@ -364,4 +365,3 @@ def live_app(app):
     finally:
         server.shutdown()
         thread.join(timeout=10)
-

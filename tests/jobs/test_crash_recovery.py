@@ -76,8 +76,9 @@ def test_queued_work_survives_a_redis_restart(app_config, restartable_redis, smt
 def _drain_with_a_real_worker(app_config, url, smtp_sink, expected):
     from tests.conftest import WorkerProcesses, process_env
 
-    workers = WorkerProcesses(process_env({**app_config, "REDIS_URL": url,
-                                           "MAILER_DELAY_SECONDS": 0}))
+    workers = WorkerProcesses(
+        process_env({**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0})
+    )
     try:
         workers.start(1)
         smtp_sink.wait_for(expected)

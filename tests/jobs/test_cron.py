@@ -13,8 +13,9 @@ COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["scheduler"]
 
 
 def test_rq_cron_enqueues_the_sweeper_on_the_maintenance_queue(app_config, redis):
-    proc = subprocess.Popen(COMMAND, shell=True, cwd=ROOT, env=process_env(app_config),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        COMMAND, shell=True, cwd=ROOT, env=process_env(app_config), start_new_session=True
+    )
     try:
         queue = Queue("maintenance", connection=redis)
         WorkerProcesses.wait_until(lambda: queue.count >= 1, 60, "no sweep was enqueued")

@@ -1,0 +1,71 @@
+import pytest
+
+from app import create_app
+
+
+def post_api(client, email="ada@example.com", thought="hi"):
+    return client.post("/api/thoughts", json={"email": email, "thought": thought})
+
+
+def test_the_sixth_thought_for_one_recipient_in_a_minute_is_429(thought_form, redis):
+    for n in range(5):
+        assert thought_form.submit(email="ada@example.com", thought=f"t{n}").status_code == 303
+
+    response = thought_form.submit(email="ADA@example.com ", thought="one more")
+
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    page = response.get_data(as_text=True)
+    assert "Too many thoughts too quickly" in page and "5 per 1 minute" in page
+    assert 'value="one more"' in page  # nothing typed is lost
+    assert redis.llen("rq:queue:mailers") == 5
+
+
+def test_the_api_answers_429_with_retry_after_and_enqueues_nothing(client, redis):
+    for _ in range(5):
+        assert post_api(client).status_code == 202
+
+    response = post_api(client)
+
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    assert "Too many thoughts" in response.get_json()["error"]
+    assert redis.llen("rq:queue:mailers") == 5
+    assert post_api(client, email="bob@example.com").status_code == 202  # others still fine
+
+
+def test_the_per_client_limit_spans_recipients(app, client, redis):
+    app.config["RATELIMIT_PER_CLIENT"] = "3 per minute"
+    for n in range(3):
+        assert post_api(client, email=f"user{n}@example.com").status_code == 202
+    assert post_api(client, email="user9@example.com").status_code == 429
+
+
+def test_the_form_and_the_api_share_one_allowance(thought_form, client):
+    for _ in range(3):
+        assert thought_form.submit(email="ada@example.com").status_code == 303
+    for _ in range(2):
+        assert post_api(client).status_code == 202
+    assert post_api(client).status_code == 429
+    assert thought_form.submit(email="ada@example.com").status_code == 429
+
+
+def test_rejected_input_does_not_use_up_the_allowance(client):
+    for _ in range(10):
+        assert post_api(client, thought="").status_code == 422
+    assert post_api(client).status_code == 202
+
+
+def test_limits_can_be_turned_off(app_config, redis):
+    app = create_app({**app_config, "RATELIMIT_ENABLED": False})
+    client = app.test_client()
+    try:
+        assert all(post_api(client).status_code == 202 for _ in range(8))
+    finally:
+        app.extensions["redis"].close()
+
+
+@pytest.mark.parametrize("limit", ["5 per minute", "1/second"])
+def test_limit_strings_use_flask_limiter_syntax(app, client, limit):
+    app.config["RATELIMIT_PER_RECIPIENT"] = limit
+    assert post_api(client).status_code == 202
