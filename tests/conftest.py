@@ -5,6 +5,7 @@ real RQ workers, Debian's Chromium. Giphy is the one fake (a local HTTP server
 shaped like the real API).
 """
 
+import contextlib
 import email
 import email.policy
 import json
@@ -291,7 +292,8 @@ class WorkerProcesses:
         (RQ puts each horse in a session of its own, so a process-group kill misses it.)"""
         worker = psutil.Process(self.procs[index].pid)
         for proc in [*worker.children(recursive=True), worker]:
-            proc.send_signal(sig)
+            with contextlib.suppress(psutil.NoSuchProcess):  # a horse may finish first
+                proc.send_signal(sig)
         self.procs[index].wait(timeout=30)
 
     @staticmethod
