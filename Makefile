@@ -38,7 +38,9 @@ worker: $(STAMP) ## run one more RQ worker against the same Redis (the Procfile'
 
 test: $(STAMP) ## run every test (browser tests included)
 	$(BIN)/python bin/ensure-chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure." >&2; fi; \
+	exit $$status
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ JOB_TIMEOUT_MARGIN_SECONDS = 5
 # The lock outlives the job's timeout, so a run that is still alive always holds it.
 LOCK_TIMEOUT_MARGIN_SECONDS = 5
 # A duplicate waits this long for the run holding the lock, then fails and retries later.
-LOCK_WAIT_SECONDS = 15
+LOCK_WAIT_SECONDS = 5
 
 
 class SubmissionBusy(Exception):
@@ -41,9 +41,11 @@ class SubmissionBusy(Exception):
 
 
 def job_timeout_seconds(config) -> int:
-    """Aggressive, but above the worst case of one honest run."""
+    """Aggressive, but above the worst case of one honest run (a wait for the lock,
+    then the slow mailer, Giphy and SMTP each taking their full timeout)."""
     worst = (
-        config["MAILER_DELAY_SECONDS"]
+        LOCK_WAIT_SECONDS
+        + config["MAILER_DELAY_SECONDS"]
         + giphy.CONNECT_TIMEOUT_SECONDS
         + config["GIPHY_TIMEOUT_SECONDS"]
         + config["MAIL_TIMEOUT_SECONDS"]

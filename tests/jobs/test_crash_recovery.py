@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def app_config(app_config):
     """Slow enough to kill a worker mid-send; short timeouts so the test stays short
-    (job timeout 11 s, lock 16 s, stuck after 21 s)."""
+    (job timeout 16 s, lock 21 s, stuck after 26 s)."""
     return {
         **app_config,
         "MAILER_DELAY_SECONDS": 2,

@@ -139,7 +139,8 @@ def test_job_is_enqueued_on_mailers_with_its_timeout_and_retry(app, redis):
     job = Job.fetch(job_id, connection=redis)
     assert job.origin == "mailers"
     assert list(job.args) == [submission_id]
-    assert job.timeout == 0 + 2 + 3 + 10 + 5  # delay + Giphy connect/read + SMTP + margin
+    # lock wait + delay + Giphy connect and read + SMTP + margin
+    assert job.timeout == 5 + 0 + 2 + 3 + 10 + 5
     assert job.retries_left == 2
 
 
