@@ -29,6 +29,7 @@ dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the we
 	@echo ""
 	@echo "  Work-It        http://127.0.0.1:5000"
 	@echo "  Mail catcher   http://127.0.0.1:1080"
+	@echo "  Job dashboard  http://127.0.0.1:5000/rq  (on once DASHBOARD_PASSWORD is set in .env)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@$(BIN)/honcho start || [ $$? -eq 130 ]  # 130: stopped by Ctrl-C, as intended

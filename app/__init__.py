@@ -35,11 +35,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     configure_logging()
 
-    from app import api, views
+    from app import api, dashboard, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
+    dashboard.init_app(app)
     errors.init_app(app)
     app.cli.add_command(requeue_stuck_command)
     return app

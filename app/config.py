@@ -41,6 +41,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "RATELIMIT_ENABLED": (_bool, True),
     "RATELIMIT_PER_CLIENT": (str, "30 per minute"),
     "RATELIMIT_PER_RECIPIENT": (str, "5 per minute"),
+    # The job dashboard at /rq; off while DASHBOARD_PASSWORD is empty.
+    "DASHBOARD_USERNAME": (str, "admin"),
+    "DASHBOARD_PASSWORD": (str, ""),
     "WTF_CSRF_ENABLED": (_bool, True),
 }
 
