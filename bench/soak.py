@@ -106,65 +106,72 @@ def settled(redis, ids: list[str]) -> collections.Counter:
     return collections.Counter(submissions.load(redis, i).status for i in ids)
 
 
+def soak_settings(redis_url: str, smtp_port: int) -> dict:
+    return config.load(
+        {
+            "REDIS_URL": redis_url,
+            "MAIL_PORT": str(smtp_port),
+            "MAILER_DELAY_SECONDS": "0",
+            "MAIL_TIMEOUT_SECONDS": "2",
+            "GIPHY_TIMEOUT_SECONDS": "1",
+            "RETRY_BASE_SECONDS": "1",
+            "RETRY_MAX": "10",
+            "RATELIMIT_ENABLED": "false",
+        }
+    )
+
+
+def worker_env(settings: dict) -> dict[str, str]:
+    env = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return env
+
+
+def drive(app, base_url: str, workers: Workers, args) -> tuple[list[str], float]:
+    """Post everything, and keep killing and sweeping until every submission settled."""
+    started = last_kill = last_sweep = time.monotonic()
+    posting = ThreadPoolExecutor(max_workers=1).submit(post_all, base_url, args.submissions)
+    while True:
+        time.sleep(0.5)
+        now = time.monotonic()
+        if now - last_kill >= args.kill_every:
+            workers.kill_one()
+            last_kill = now
+        if now - last_sweep >= 5:
+            with app.app_context():
+                requeue_stuck_submissions()
+            last_sweep = now
+        if posting.done():
+            states = settled(app.extensions["redis"], posting.result())
+            if states["sent"] + states["failed"] == len(posting.result()):
+                return posting.result(), now - started
+            if now - started > args.max_seconds:
+                print("gave up waiting:", dict(states))
+                return posting.result(), now - started
+
+
 def run(args) -> None:
     sink = FlakySink(args.drop_rate)
     smtp = Controller(sink, hostname="127.0.0.1", port=port_for.select_random())
     smtp.start()
-    with redis_server() as redis_url:
-        settings = config.load(
-            {
-                "REDIS_URL": redis_url,
-                "MAIL_PORT": str(smtp.port),
-                "MAILER_DELAY_SECONDS": "0",
-                "MAIL_TIMEOUT_SECONDS": "2",
-                "GIPHY_TIMEOUT_SECONDS": "1",
-                "RETRY_BASE_SECONDS": "1",
-                "RETRY_MAX": "10",
-                "RATELIMIT_ENABLED": "false",
-            }
-        )
-        app = create_app(settings)
-        env = {
-            **os.environ,
-            **{k: str(v) for k, v in settings.items() if v is not None},
-        }
-        env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-        workers = Workers(env)
-        for _ in range(args.workers):
-            workers.start()
-        server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-
-        started = time.monotonic()
-        posting = ThreadPoolExecutor(max_workers=1).submit(
-            post_all, f"http://127.0.0.1:{server.server_port}", args.submissions
-        )
-        redis = app.extensions["redis"]
-        last_kill = last_sweep = time.monotonic()
-        while True:
-            time.sleep(0.5)
-            now = time.monotonic()
-            if now - last_kill >= args.kill_every:
-                workers.kill_one()
-                last_kill = now
-            if now - last_sweep >= 5:
-                with app.app_context():
-                    requeue_stuck_submissions()
-                last_sweep = now
-            if posting.done():
-                states = settled(redis, posting.result())
-                if states["sent"] + states["failed"] == len(posting.result()):
-                    break
-                if now - started > args.max_seconds:
-                    print("gave up waiting:", dict(states))
-                    break
-        elapsed = time.monotonic() - started
-        workers.stop()
-        server.shutdown()
-        report(
-            posting.result(), sink, settled(redis, posting.result()), workers.kills, elapsed, args
-        )
-    smtp.stop()
+    try:
+        with redis_server() as redis_url:
+            settings = soak_settings(redis_url, smtp.port)
+            app = create_app(settings)
+            workers = Workers(worker_env(settings))
+            server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                for _ in range(args.workers):
+                    workers.start()
+                ids, elapsed = drive(app, f"http://127.0.0.1:{server.server_port}", workers, args)
+            finally:
+                workers.stop()
+                server.shutdown()
+            states = settled(app.extensions["redis"], ids)
+            report(ids, sink, states, workers.kills, elapsed, args)
+    finally:
+        smtp.stop()
 
 
 def report(ids, sink, states, kills, elapsed, args) -> None:
