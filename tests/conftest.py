@@ -210,12 +210,26 @@ def app_config(redis, redis_url, smtp_sink, giphy) -> dict:
 
 
 @pytest.fixture
-def app(app_config):
-    app = create_app(app_config)
+def make_app(app_config):
+    """Build apps on the test's servers with some settings changed; closes their clients."""
+    made = []
+
+    def make(**changes):
+        made.append(create_app({**app_config, **changes}))
+        return made[-1]
+
     try:
-        yield app
+        yield make
     finally:
-        app.extensions["redis"].close()
+        for app in made:
+            app.extensions["redis"].close()
+            if hasattr(app, "redis_conn"):
+                app.redis_conn.close()  # rq-dashboard's own client
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

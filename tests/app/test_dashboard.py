@@ -3,18 +3,15 @@ import base64
 import pytest
 from rq.registry import FailedJobRegistry
 
-from app import create_app, submissions
+from app import submissions
 from app.thoughts import accept
 
 CREDENTIALS = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}
 
 
 @pytest.fixture
-def dashboard_app(app_config):
-    app = create_app({**app_config, "DASHBOARD_PASSWORD": "s3cret"})
-    yield app
-    app.extensions["redis"].close()
-    app.redis_conn.close()  # rq-dashboard's own client
+def dashboard_app(make_app):
+    return make_app(DASHBOARD_PASSWORD="s3cret")
 
 
 def test_the_dashboard_is_off_without_a_password(client):

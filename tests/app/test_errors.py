@@ -1,16 +1,11 @@
 import port_for
 import pytest
 
-from app import create_app
-
 
 @pytest.fixture
-def app_without_redis(app_config):
+def app_without_redis(make_app):
     """The app pointed at a port where no Redis listens."""
-    closed = f"redis://127.0.0.1:{port_for.select_random()}/0"
-    app = create_app({**app_config, "REDIS_URL": closed})
-    yield app
-    app.extensions["redis"].close()
+    return make_app(REDIS_URL=f"redis://127.0.0.1:{port_for.select_random()}/0")
 
 
 def test_form_post_with_redis_down_is_503_keeps_input_and_explains(app_without_redis):

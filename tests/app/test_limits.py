@@ -1,7 +1,5 @@
 import pytest
 
-from app import create_app
-
 
 def post_api(client, email="ada@example.com", thought="hi"):
     return client.post("/api/thoughts", json={"email": email, "thought": thought})
@@ -56,13 +54,9 @@ def test_rejected_input_does_not_use_up_the_allowance(client):
     assert post_api(client).status_code == 202
 
 
-def test_limits_can_be_turned_off(app_config, redis):
-    app = create_app({**app_config, "RATELIMIT_ENABLED": False})
-    client = app.test_client()
-    try:
-        assert all(post_api(client).status_code == 202 for _ in range(8))
-    finally:
-        app.extensions["redis"].close()
+def test_limits_can_be_turned_off(make_app):
+    client = make_app(RATELIMIT_ENABLED=False).test_client()
+    assert all(post_api(client).status_code == 202 for _ in range(8))
 
 
 @pytest.mark.parametrize("limit", ["5 per minute", "1/second"])

@@ -13,12 +13,6 @@ def app_config(app_config):
     return {**app_config, "DASHBOARD_PASSWORD": "s3cret"}
 
 
-@pytest.fixture
-def app(app):
-    yield app
-    app.redis_conn.close()  # rq-dashboard's own client
-
-
 def test_a_signed_in_person_sees_the_mailers_queue(browser, live_app, app):
     with app.test_request_context():
         accept("ada@example.com", "waiting in line")

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from app import create_app, submissions
+from app import submissions
 from app.thoughts import accept
 from jobs.sweeper import requeue_stuck_submissions
+from tests.conftest import WorkerProcesses, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +56,9 @@ def test_a_worker_killed_mid_job_still_delivers_once(app, rq_workers, smtp_sink,
     assert submissions.load(redis, submission_id).attempts == 2
 
 
-def test_queued_work_survives_a_redis_restart(app_config, restartable_redis, smtp_sink):
+def test_queued_work_survives_a_redis_restart(app_config, make_app, restartable_redis, smtp_sink):
     url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
-    app = create_app({**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0})
+    app = make_app(REDIS_URL=url, MAILER_DELAY_SECONDS=0)
     ids = submit(app, count=10)
 
     restartable_redis.stop()  # SIGTERM: Redis flushes its append-only file
@@ -70,12 +71,9 @@ def test_queued_work_survives_a_redis_restart(app_config, restartable_redis, smt
     assert sorted(m["To"] for m in smtp_sink.messages) == sorted(
         f"user{n}@example.com" for n in range(10)
     )
-    redis.close()
 
 
 def _drain_with_a_real_worker(app_config, url, smtp_sink, expected):
-    from tests.conftest import WorkerProcesses, process_env
-
     workers = WorkerProcesses(
         process_env({**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0})
     )
@@ -88,12 +86,12 @@ def _drain_with_a_real_worker(app_config, url, smtp_sink, expected):
         workers.stop_all()
 
 
-def test_a_worker_keeps_going_across_a_redis_restart(app_config, restartable_redis, smtp_sink):
-    from tests.conftest import WorkerProcesses, process_env
-
+def test_a_worker_keeps_going_across_a_redis_restart(
+    app_config, make_app, restartable_redis, smtp_sink
+):
     url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
     settings = {**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0}
-    app = create_app(settings)
+    app = make_app(**settings)
     workers = WorkerProcesses(process_env(settings))
     try:
         workers.start(1)
@@ -112,7 +110,6 @@ def test_a_worker_keeps_going_across_a_redis_restart(app_config, restartable_red
         assert len(smtp_sink.messages) == 6
     finally:
         workers.stop_all()
-        app.extensions["redis"].close()
 
 
 def test_mail_server_down_for_a_while_then_everything_is_delivered(
