@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test worker lint format bench clean
+.PHONY: help install dev test worker lint format bench screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,10 @@ BENCHES := bench/post_latency.py bench/worker_throughput.py bench/mailcatcher_be
 
 bench: $(STAMP) ## run the benchmarks (bench/soak.py, the long chaos run, is run by hand)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+screenshots: $(STAMP) ## redraw docs/*.png from the running code (needs Chromium)
+	$(BIN)/python bin/ensure-chromium
+	$(BIN)/python bin/screenshots
 
 clean: ## remove .venv and var/
 	rm -rf $(VENV) var
