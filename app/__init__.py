@@ -29,9 +29,11 @@ def configure_logging() -> None:
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, then ``overrides`` (how tests inject servers)."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
-    app.config.update(config.load())
+    app.config.update(config.load(), SESSION_COOKIE_SAMESITE="Lax")
     if overrides:
         app.config.update(overrides)
+    if app.config["SECRET_KEY"] == config.DEV_SECRET_KEY:
+        logging.getLogger(__name__).warning("SECRET_KEY is the dev default: set it outside dev")
     extensions.init_app(app)
     configure_logging()
 

@@ -13,9 +13,11 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+
 # name: (parser, dev default)
 SETTINGS: dict[str, tuple[Any, Any]] = {
-    "SECRET_KEY": (str, "dev-only-secret-change-me"),
+    "SECRET_KEY": (str, DEV_SECRET_KEY),
     "REDIS_URL": (str, "redis://127.0.0.1:6379/0"),
     # "later" enqueues the job (the point of the lesson); "now" runs it in the request.
     "WORKIT_DELIVERY": (str, "later"),
