@@ -20,7 +20,7 @@ from rq.job import Job
 _app: Flask | None = None
 
 # Imported in the parent too, so children do not import them per job.
-PRELOAD = ("jobs.gif_sender", "smtplib", "email.mime.multipart", "email.mime.text")
+PRELOAD = ("jobs.gif_sender", "jobs.alerts", "jobs.sweeper", "smtplib", "email.mime.multipart")
 # Compiled in the parent too: Jinja caches per app, and a horse's cache dies with it.
 WARM_TEMPLATES = ("email/gif_email.txt", "email/gif_email.html")
 
