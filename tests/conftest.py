@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 from app import ROOT, create_app
 from jobs import QUEUES
 from jobs.worker import AppJob
+from tests.polling import wait_for
 
 # -- browser ---------------------------------------------------------------
 
@@ -292,7 +293,7 @@ class WorkerProcesses:
                     self.COMMAND, shell=True, cwd=ROOT, env=self.env, start_new_session=True
                 )
             )
-        self.wait_until(
+        wait_for(
             lambda: len({w.name for w in Worker.all(connection=self.redis)} - names) >= count,
             timeout,
             "workers did not register",
@@ -309,14 +310,6 @@ class WorkerProcesses:
             with contextlib.suppress(psutil.NoSuchProcess):  # a horse may finish first
                 proc.send_signal(sig)
         self.procs[index].wait(timeout=30)
-
-    @staticmethod
-    def wait_until(condition, timeout: float, message: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(message)
-            time.sleep(0.05)
 
     def stop_all(self) -> None:
         for proc in self.alive():

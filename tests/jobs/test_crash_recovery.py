@@ -9,6 +9,7 @@ from app import submissions
 from app.thoughts import accept
 from jobs.sweeper import requeue_stuck_submissions
 from tests.conftest import WorkerProcesses, process_env
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def status(redis, submission_id) -> str:
 def test_a_worker_killed_mid_job_still_delivers_once(app, rq_workers, smtp_sink, redis):
     rq_workers.start(1)
     [submission_id] = submit(app)
-    rq_workers.wait_until(lambda: status(redis, submission_id) == "sending", 30, "not picked up")
+    wait_for(lambda: status(redis, submission_id) == "sending", 30, "not picked up")
 
     rq_workers.kill(0)  # SIGKILL to the worker and its work horse, mid-delay
     rq_workers.start(1)
@@ -49,9 +50,9 @@ def test_a_worker_killed_mid_job_still_delivers_once(app, rq_workers, smtp_sink,
         with app.app_context():
             return requeue_stuck_submissions() == 1
 
-    rq_workers.wait_until(swept, 90, "the sweeper never requeued the stuck submission")
+    wait_for(swept, 90, "the sweeper never requeued the stuck submission")
     [message] = smtp_sink.wait_for(1)
-    rq_workers.wait_until(lambda: status(redis, submission_id) == "sent", 30, "not sent")
+    wait_for(lambda: status(redis, submission_id) == "sent", 30, "not sent")
     assert message["To"] == "user0@example.com"
     assert submissions.load(redis, submission_id).attempts == 2
 
@@ -104,7 +105,7 @@ def test_a_worker_keeps_going_across_a_redis_restart(
 
         smtp_sink.wait_for(6, timeout=60)
         redis = app.extensions["redis"]
-        workers.wait_until(
+        wait_for(
             lambda: all(status(redis, i) == "sent" for i in first + second), 30, "not all sent"
         )
         assert len(smtp_sink.messages) == 6
@@ -119,13 +120,11 @@ def test_mail_server_down_for_a_while_then_everything_is_delivered(
     smtp_sink.stop()
     rq_workers.start(1)  # with --with-scheduler, as every worker here, so retries fire
     ids = submit(app, count=5)
-    rq_workers.wait_until(
-        lambda: all(submissions.load(redis, i).attempts >= 2 for i in ids), 60, "no retries"
-    )
+    wait_for(lambda: all(submissions.load(redis, i).attempts >= 2 for i in ids), 60, "no retries")
     assert all(status(redis, i) in ("queued", "sending") for i in ids)
 
     smtp_sink.start()
 
     smtp_sink.wait_for(5, timeout=60)
-    rq_workers.wait_until(lambda: all(status(redis, i) == "sent" for i in ids), 30, "not sent")
+    wait_for(lambda: all(status(redis, i) == "sent" for i in ids), 30, "not sent")
     assert len(smtp_sink.messages) == 5

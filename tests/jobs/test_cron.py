@@ -5,7 +5,8 @@ import subprocess
 import pytest
 from rq import Queue
 
-from tests.conftest import ROOT, WorkerProcesses, parse_procfile, process_env
+from tests.conftest import ROOT, parse_procfile, process_env
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,7 @@ def test_rq_cron_enqueues_the_sweeper_on_the_maintenance_queue(app_config, redis
     )
     try:
         queue = Queue("maintenance", connection=redis)
-        WorkerProcesses.wait_until(lambda: queue.count >= 1, 60, "no sweep was enqueued")
+        wait_for(lambda: queue.count >= 1, 60, "no sweep was enqueued")
         [job] = queue.get_jobs()
         assert job.func_name == "jobs.sweeper.requeue_stuck_submissions"
     finally:

@@ -7,6 +7,7 @@ from rq.registry import StartedJobRegistry
 from app import submissions
 from app.thoughts import accept
 from jobs.gif_sender import enqueue_gif_email
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def test_a_real_worker_delivers_a_form_submission(thought_form, rq_workers, smtp
 
     [message] = smtp_sink.wait_for(1)
     assert message["To"] == "ada@example.com"
-    rq_workers.wait_until(lambda: drained(redis), 30, "job did not finish")
+    wait_for(lambda: drained(redis), 30, "job did not finish")
     stored = submissions.load(redis, location.rsplit("/", 1)[-1])
     assert (stored.status, stored.attempts) == ("sent", 1)
 
@@ -36,7 +37,7 @@ def test_fifty_enqueues_across_three_workers_send_one_email(app, rq_workers, smt
             enqueue_gif_email(submission_id)
 
     rq_workers.start(3)
-    rq_workers.wait_until(lambda: drained(redis), 60, "jobs did not finish")
+    wait_for(lambda: drained(redis), 60, "jobs did not finish")
 
     assert len(smtp_sink.messages) == 1
     stored = submissions.load(redis, submission_id)

@@ -10,14 +10,15 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 
 import port_for
+
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAILS = ROOT / "tests" / "fixtures" / "emails"
@@ -82,18 +83,6 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
-    """Poll `condition` until it returns something truthy (and return that)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def eml(name: str) -> bytes:

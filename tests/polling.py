@@ -1,0 +1,16 @@
+"""Waiting for a condition in tests: poll it, never sleep a fixed time and hope."""
+
+import time
+from collections.abc import Callable
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+    """Poll `condition` until it returns something truthy (and return that)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
