@@ -5,6 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
+# Where make dev's processes listen (make dev WEB_PORT=5001 ...). The app's own
+# settings (REDIS_URL, MAIL_PORT, ...) are in .env.example.
+WEB_PORT              ?= 5000
+MAILCATCHER_HTTP_PORT ?= 1080
+MAILCATCHER_SMTP_PORT ?= 1025
+export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT
+
 .DEFAULT_GOAL := help
 .PHONY: help install dev test worker lint format bench screenshots clean
 
@@ -27,9 +34,9 @@ install: $(STAMP) ## create .venv and install the pinned dependencies
 dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the web app (Ctrl-C stops all)
 	@mkdir -p var
 	@echo ""
-	@echo "  Work-It        http://127.0.0.1:5000"
-	@echo "  Mail catcher   http://127.0.0.1:1080"
-	@echo "  Job dashboard  http://127.0.0.1:5000/rq  (on once DASHBOARD_PASSWORD is set in .env)"
+	@echo "  Work-It        http://127.0.0.1:$(WEB_PORT)"
+	@echo "  Mail catcher   http://127.0.0.1:$(MAILCATCHER_HTTP_PORT)"
+	@echo "  Job dashboard  http://127.0.0.1:$(WEB_PORT)/rq  (on once DASHBOARD_PASSWORD is set)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@$(BIN)/honcho start || [ $$? -eq 130 ]  # 130: stopped by Ctrl-C, as intended

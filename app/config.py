@@ -1,7 +1,8 @@
 """Every setting Work-It reads, in one list: environment first, then the default.
 
-The list is the documentation (``.env.example`` mirrors it, and a test checks
-that the two agree). ``create_app(overrides)`` lays a mapping over it, which is
+The list is the documentation (``.env.example`` mirrors it, every line commented
+out so that copying it to ``.env`` changes nothing, and a test checks that the
+two agree). ``create_app(overrides)`` lays a mapping over it, which is
 how the tests point the app at their own Redis, SMTP sink and Giphy stub.
 """
 
@@ -47,6 +48,11 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "DASHBOARD_USERNAME": (str, "admin"),
     "DASHBOARD_PASSWORD": (str, ""),
     "WTF_CSRF_ENABLED": (_bool, True),
+    # Accept addresses at *.test and localhost, which a local mail catcher is for.
+    # email-validator refuses these special-use names; turn this off in production.
+    "ALLOW_TEST_EMAIL_DOMAINS": (_bool, True),
+    # The mail catcher's web inbox, linked from each submission's page.
+    "MAILCATCHER_URL": (str, "http://127.0.0.1:1080"),
 }
 
 

@@ -326,6 +326,7 @@ class WorkerProcesses:
 def process_env(app_config: dict) -> dict[str, str]:
     """The environment a real worker or scheduler process of the test app runs with."""
     env = {**os.environ, **{k: str(v) for k, v in app_config.items()}, "PYTHONUNBUFFERED": "1"}
+    env["FLASK_SKIP_DOTENV"] = "1"  # a developer's .env must not reach the tests' processes
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from app import config, create_app
@@ -5,13 +6,13 @@ from app import config, create_app
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SETTING_LINE = re.compile(r"^# ([A-Z][A-Z0-9_]*)=(.*)$")
+
+
 def env_example() -> dict[str, str]:
-    pairs = {}
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            pairs[name] = value
-    return pairs
+    """The settings .env.example lists, each on a commented-out `# NAME=value` line."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(m.groups() for m in map(SETTING_LINE.match, lines) if m)
 
 
 def test_env_example_lists_every_setting_with_its_default():
@@ -19,6 +20,13 @@ def test_env_example_lists_every_setting_with_its_default():
     assert set(example) == set(config.SETTINGS)
     loaded = config.load(example)
     assert loaded == config.load({})
+
+
+def test_env_example_sets_nothing_so_copying_it_changes_nothing():
+    """`cp .env.example .env` must leave make dev as it was (where Redis comes from
+    included): every line is a comment or blank."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assert [line for line in lines if line.strip() and not line.startswith("#")] == []
 
 
 def test_settings_are_read_from_the_environment_and_typed():

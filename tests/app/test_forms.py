@@ -55,3 +55,26 @@ def test_post_without_csrf_token_rerenders_the_form_with_400(client, redis):
     assert "form expired" in page
     assert 'value="sneaky"' in page
     assert redis.keys("workit:*") == []
+
+
+DEV_ADDRESSES = ["you@example.test", "ada@localhost", "gifs@work-it.localhost"]
+
+
+@pytest.mark.parametrize("email", DEV_ADDRESSES)
+def test_test_and_localhost_addresses_are_accepted_by_default(thought_form, email):
+    assert thought_form.submit(email=email).status_code == 303
+
+
+@pytest.mark.parametrize("email", DEV_ADDRESSES)
+def test_a_deployment_can_refuse_test_and_localhost_addresses(make_app, email):
+    from tests.conftest import ThoughtForm
+
+    form = ThoughtForm(make_app(ALLOW_TEST_EMAIL_DOMAINS=False).test_client())
+    response = form.submit(email=email)
+    assert response.status_code == 422
+    assert "not a valid email address" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("email", ["ada@@localhost", "a b@example.test", "ada@.localhost"])
+def test_dev_domains_still_get_the_syntax_check(thought_form, email):
+    assert thought_form.submit(email=email).status_code == 422
