@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import config, errors, extensions
+from app import config, errors, extensions, timing
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     if app.config["SECRET_KEY"] == config.DEV_SECRET_KEY:
         logging.getLogger(__name__).warning("SECRET_KEY is the dev default: set it outside dev")
+    timing.init_app(app)  # first: its clock starts before any other hook runs
     extensions.init_app(app)
     configure_logging()
 

@@ -1,11 +1,12 @@
 """JSON API for scripts and benchmarks: the same intake and records as the form."""
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from app import submissions, thoughts
+from app import submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.limits import limit_submissions
@@ -40,13 +41,41 @@ def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.get("/thoughts/<submission_id>")
 def show_thought(submission_id: str) -> dict[str, Any]:
-    submission = submissions.load(get_redis(), submission_id)
+    redis = get_redis()
+    submission = submissions.load(redis, submission_id)
     if submission is None:
         abort(404, "No thought with that id.")
-    return as_json(submission)
+    return as_json(submission, submissions.journey(redis, submission_id))
 
 
-def as_json(submission: Submission) -> dict[str, Any]:
+def mask_email(address: str) -> str:
+    """'a***@example.com': enough of the address to recognise your own, not enough to
+    learn someone else's from a link."""
+    local, at, domain = address.rpartition("@")
+    return f"{local[0]}***@{domain}" if at and local else "***"
+
+
+def hide_address(text: str, address: str) -> str:
+    """Mail server errors can quote the recipient (SMTPRecipientsRefused does): mask it."""
+    if not address:
+        return text
+    return re.sub(re.escape(address), mask_email(address), text, flags=re.IGNORECASE)
+
+
+def journey_json(submission: Submission, events: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each event with its time since the thought was accepted ("+4 ms"), so that the
+    page's first render and its script's re-renders show exactly the same list."""
+    return [
+        {
+            **event,
+            "detail": hide_address(event["detail"], submission.email),
+            "since_accepted": timing.offset(submission.created_at, event["at"]),
+        }
+        for event in events
+    ]
+
+
+def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, Any]:
     """What a client may see: never the email address, which the id alone should not reveal."""
     return {
         "id": submission.id,
@@ -55,7 +84,7 @@ def as_json(submission: Submission) -> dict[str, Any]:
         "updated_at": submission.updated_at,
         "sent_at": submission.sent_at or None,
         "attempts": submission.attempts,
-        "last_error": submission.last_error or None,
+        "last_error": hide_address(submission.last_error, submission.email) or None,
         "gif": {
             "url": submission.gif_url,
             "source": submission.gif_source,
@@ -63,4 +92,5 @@ def as_json(submission: Submission) -> dict[str, Any]:
         }
         if submission.gif_source
         else None,
+        "journey": journey_json(submission, events),
     }

@@ -3,8 +3,13 @@
 Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
 job and the tests cannot drift apart. States: queued -> sending -> sent, or
 failed; a failed attempt that will be retried goes back to queued.
+
+Beside each hash, a short list of timestamped events (the submission's journey)
+shows a learner where the time went. Each event is queued in the same pipeline
+as the state change it describes: both land together, in one round trip.
 """
 
+import json
 import secrets
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -14,10 +19,17 @@ from redis.client import Pipeline
 
 PREFIX = "workit"
 STATUSES = ("queued", "sending", "sent", "failed")
+# A submission enqueued again and again keeps its newest events, not an unbounded list.
+JOURNEY_MAX_EVENTS = 50
 
 
 def key(submission_id: str) -> str:
     return f"{PREFIX}:submission:{submission_id}"
+
+
+def journey_key(submission_id: str) -> str:
+    """List of JSON events, oldest first, capped at JOURNEY_MAX_EVENTS."""
+    return f"{PREFIX}:submission:{submission_id}:journey"
 
 
 def lock_key(submission_id: str) -> str:
@@ -59,6 +71,7 @@ class Submission:
     gif_note: str = ""  # why the offline set was used, when Giphy was tried
     last_error: str = ""
     job_id: str = ""  # the newest RQ job enqueued for it
+    delivery: str = "later"  # WORKIT_DELIVERY when it was accepted: "later" or "now"
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> "Submission":
@@ -69,10 +82,21 @@ class Submission:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def create(pipe: Pipeline | Redis, email: str, thought: str) -> Submission:
-    """Queue the write of a new submission (run it in the caller's transaction)."""
+def create(pipe: Pipeline | Redis, email: str, thought: str, delivery: str = "later") -> Submission:
+    """Queue the write of a new submission (run it in the caller's transaction).
+
+    ``delivery`` is stored so that its page tells what happened to it, even after
+    WORKIT_DELIVERY has changed.
+    """
     stamp = now()
-    sub = Submission(id=new_id(), email=email, thought=thought, created_at=stamp, updated_at=stamp)
+    sub = Submission(
+        id=new_id(),
+        email=email,
+        thought=thought,
+        created_at=stamp,
+        updated_at=stamp,
+        delivery=delivery,
+    )
     pipe.hset(
         key(sub.id),
         mapping={
@@ -83,9 +107,14 @@ def create(pipe: Pipeline | Redis, email: str, thought: str) -> Submission:
             "created_at": stamp,
             "updated_at": stamp,
             "attempts": 0,
+            "delivery": delivery,
         },
     )
     pipe.zadd(pending_key(), {sub.id: datetime.fromisoformat(stamp).timestamp()})
+    # Stamped like created_at, so the journey's times count from this event.
+    record_event(
+        pipe, sub.id, "accepted", f"stored by the web request (delivery: {delivery})", stamp
+    )
     return sub
 
 
@@ -103,7 +132,8 @@ def start_attempt(redis: Redis, submission_id: str) -> int:
     with redis.pipeline() as pipe:
         pipe.hincrby(key(submission_id), "attempts", 1)
         update(pipe, submission_id, status="sending")
-        attempts, _ = pipe.execute()
+        _record_attempt_event(pipe, submission_id, "started", "attempt {attempt}")
+        attempts, *_ = pipe.execute()
     return attempts
 
 
@@ -122,6 +152,9 @@ def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, g
             last_error="",
         )
         pipe.zrem(pending_key(), submission_id)
+        record_event(
+            pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})"
+        )
         pipe.execute()
 
 
@@ -131,4 +164,42 @@ def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: boo
         update(pipe, submission_id, status="failed" if final else "queued", last_error=error)
         if final:
             pipe.zrem(pending_key(), submission_id)
+        outcome = "gave up, no retry left" if final else "a retry is coming"
+        detail = f"attempt {{attempt}} failed ({outcome}): {error}"
+        _record_attempt_event(pipe, submission_id, "attempt failed", detail)
         pipe.execute()
+
+
+def record_event(
+    pipe: Pipeline | Redis, submission_id: str, event: str, detail: str = "", at: str = ""
+) -> None:
+    """Queue one journey event in the caller's pipeline, beside the change it describes.
+
+    The journey is shown to anyone with the link: put no address in ``detail`` (a mail
+    server's error can quote one; app/api.py masks it on the way out).
+    """
+    entry = json.dumps({"at": at or now(), "event": event, "detail": detail})
+    pipe.rpush(journey_key(submission_id), entry)
+    pipe.ltrim(journey_key(submission_id), -JOURNEY_MAX_EVENTS, -1)
+
+
+# The attempt count is only known inside Redis (HINCRBY), after the pipeline was sent.
+# This script writes it into the event there, in the same transaction: no extra round trip.
+_PUSH_WITH_ATTEMPT = """
+local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
+local entry = string.gsub(ARGV[1], '{attempt}', attempt, 1)
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+"""
+
+
+def _record_attempt_event(pipe: Pipeline, submission_id: str, event: str, detail: str) -> None:
+    """Like record_event, with the first ``{attempt}`` in ``detail`` set to the stored count."""
+    entry = json.dumps({"at": now(), "event": event, "detail": detail})
+    keys = (key(submission_id), journey_key(submission_id))
+    pipe.eval(_PUSH_WITH_ATTEMPT, len(keys), *keys, entry, JOURNEY_MAX_EVENTS)
+
+
+def journey(redis: Redis, submission_id: str) -> list[dict[str, str]]:
+    """The submission's events, oldest first: ``{"at", "event", "detail"}`` each."""
+    return [json.loads(raw) for raw in redis.lrange(journey_key(submission_id), 0, -1)]

@@ -12,23 +12,32 @@ from jobs.gif_sender import enqueue_gif_email, send_gif_email
 
 log = logging.getLogger(__name__)
 
+IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
+
 
 def accept(email: str, thought: str) -> Submission:
     """Store the submission and enqueue its job in one transaction: both or neither.
 
     With WORKIT_DELIVERY=now the job runs right here instead, as in lesson step 1
-    (the slow page). If that run fails, the job is enqueued so nothing is lost.
+    (the slow page), and the submission comes back as that run left it. If the run
+    fails, the job is enqueued so nothing is lost.
     """
-    later = current_app.config["WORKIT_DELIVERY"] != "now"
-    with get_redis().pipeline() as pipe:
+    delivery = "now" if current_app.config["WORKIT_DELIVERY"] == "now" else "later"
+    redis = get_redis()
+    with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
-        submission = submissions.create(pipe, email, thought)
-        if later:
+        submission = submissions.create(pipe, email, thought, delivery)
+        if delivery == "later":
             enqueue_gif_email(submission.id, pipeline=pipe)
+        else:
+            submissions.record_event(
+                pipe, submission.id, "delivering in the request", IN_THE_REQUEST
+            )
         pipe.execute()
-    if not later:
-        _deliver_now(submission.id)
-    return submission
+    if delivery == "later":
+        return submission
+    _deliver_now(submission.id)
+    return submissions.load(redis, submission.id) or submission
 
 
 def _deliver_now(submission_id: str) -> None:

@@ -1,14 +1,22 @@
 """The HTML side: the form, and a page per submission that follows its job."""
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from urllib.parse import quote
+
+from flask import Blueprint, abort, current_app, redirect, render_template, session, url_for
 from werkzeug.wrappers import Response
 
-from app import submissions, thoughts
+from app import api, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.limits import limit_submissions
+from jobs.gif_sender import QUEUE
 
 bp = Blueprint("main", __name__)
+
+# Session key carrying the form post's own time over the redirect to the page.
+POSTED = "posted"
+# The email's subject holds the thought (app/mailer.py); this much of it finds the email.
+SEARCH_CHARS = 40
 
 
 @bp.get("/")
@@ -23,13 +31,52 @@ def create_thought() -> Response | tuple[str, int]:
     if not form.validate():
         return render_template("thoughts/new.html", form=form), 422
     submission = thoughts.accept(form.email.data, form.thought.data)
+    # In the signed session cookie, not Redis: the page after the redirect shows it once.
+    session[POSTED] = {"id": submission.id, "ms": timing.elapsed_ms()}
     # 303: the browser follows with a GET, so a reload never re-submits.
     return redirect(url_for("main.show_thought", submission_id=submission.id), code=303)
 
 
 @bp.get("/thoughts/<submission_id>")
 def show_thought(submission_id: str) -> str:
-    submission = submissions.load(get_redis(), submission_id)
+    redis = get_redis()
+    submission = submissions.load(redis, submission_id)
     if submission is None:
         abort(404)
-    return render_template("thoughts/show.html", submission=submission)
+    return render_template(
+        "thoughts/show.html",
+        submission=submission,
+        masked_email=api.mask_email(submission.email),
+        last_error=api.hide_address(submission.last_error, submission.email),
+        journey=api.journey_json(submission, submissions.journey(redis, submission_id)),
+        queue=QUEUE,
+        post_ms=_pop_post_ms(submission_id),
+        dashboard_on=_dashboard_on(),
+        dashboard_job_url=_dashboard_job_url(submission.job_id),
+        mail_search_url=_mail_search_url(submission.thought),
+    )
+
+
+def _pop_post_ms(submission_id: str) -> float | None:
+    """The form post's time, on the page that post redirected to only (and only once)."""
+    posted = session.pop(POSTED, None)
+    if isinstance(posted, dict) and posted.get("id") == submission_id:
+        return posted.get("ms")
+    return None
+
+
+def _dashboard_on() -> bool:
+    """app/dashboard.py mounts rq-dashboard only when DASHBOARD_PASSWORD is set."""
+    return "rq_dashboard" in current_app.blueprints
+
+
+def _dashboard_job_url(job_id: str) -> str | None:
+    if not job_id or not _dashboard_on():
+        return None
+    return url_for("rq_dashboard.job_view", instance_number=0, job_id=job_id)
+
+
+def _mail_search_url(thought: str) -> str:
+    """The mail catcher's inbox, searching for this thought (its inbox.js reads #search=)."""
+    base = current_app.config["MAILCATCHER_URL"].rstrip("/")
+    return f"{base}/#search={quote(thought[:SEARCH_CHARS].strip(), safe='')}"

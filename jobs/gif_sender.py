@@ -83,7 +83,13 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None) -> Job:
         description=f"send_gif_email({submission_id!r})",
         pipeline=pipeline,
     )
-    submissions.update(pipeline or get_redis(), submission_id, job_id=job.id)
+    # The job id and the journey's event go with the enqueue: in the caller's
+    # transaction, or else together in one round trip of their own.
+    target = pipeline if pipeline is not None else get_redis().pipeline()
+    submissions.update(target, submission_id, job_id=job.id)
+    submissions.record_event(target, submission_id, "enqueued", f"job {job.id} on queue {QUEUE}")
+    if pipeline is None:
+        target.execute()
     return job
 
 

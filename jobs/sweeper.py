@@ -43,7 +43,7 @@ def requeue_stuck_submissions() -> int:
         if submission is None or submission.sent or submission.status == "failed":
             redis.zrem(submissions.pending_key(), raw_id)  # not pending any more
         elif _is_stuck(redis, submission, stuck_after):
-            enqueue_gif_email(submission.id)
+            _requeue(redis, submission)
             log.warning(
                 "submission_id=%s outcome=requeued-stuck old_job_id=%s",
                 submission.id,
@@ -51,6 +51,16 @@ def requeue_stuck_submissions() -> int:
             )
             requeued += 1
     return requeued
+
+
+def _requeue(redis, submission: submissions.Submission) -> None:
+    """Enqueue it again, with the journey's event in the same transaction (as the web does)."""
+    detail = f"no job of its own was waiting (old job {submission.job_id or '-'})"
+    with redis.pipeline() as pipe:
+        pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
+        submissions.record_event(pipe, submission.id, "requeued by the sweeper", detail)
+        enqueue_gif_email(submission.id, pipeline=pipe)
+        pipe.execute()
 
 
 def _is_stuck(redis, submission: submissions.Submission, stuck_after: int) -> bool:

@@ -21,6 +21,30 @@
     let detail = DETAIL[data.status] || "";
     if (data.last_error && data.status !== "sent") detail += " Last error: " + data.last_error;
     document.getElementById("status-detail").textContent = detail;
+    if (Array.isArray(data.journey)) showJourney(data.journey);
+  }
+
+  // The same markup as templates/thoughts/show.html, built from the API's events.
+  function showJourney(events) {
+    const list = document.getElementById("journey");
+    if (!list) return;
+    list.replaceChildren(...events.map(journeyItem));
+  }
+
+  function journeyItem(step) {
+    const when = document.createElement("time");
+    when.className = "when";
+    when.dateTime = String(step.at ?? "");
+    when.textContent = String(step.since_accepted ?? "");
+    const event = document.createElement("strong");
+    event.className = "event";
+    event.textContent = String(step.event ?? "");
+    const detail = document.createElement("span");
+    detail.className = "detail";
+    detail.textContent = String(step.detail ?? "");
+    const item = document.createElement("li");
+    item.append(when, " ", event, " ", detail);
+    return item;
   }
 
   async function poll() {

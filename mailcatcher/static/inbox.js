@@ -129,6 +129,19 @@
     for (const { tr, haystack } of rows.values()) tr.hidden = !matchesSearch(haystack);
   }
 
+  // A link can carry a search: /#search=<url-encoded text> (Work-It's page links here
+  // with the start of the thought, which the email's subject holds).
+  function searchFromHash() {
+    const prefix = "#search=";
+    if (!location.hash.startsWith(prefix)) return;
+    try {
+      search.value = decodeURIComponent(location.hash.slice(prefix.length));
+    } catch (err) {
+      return; // a malformed %-escape: leave the box as it is
+    }
+    applySearch();
+  }
+
   // -- the selected message -------------------------------------------------
 
   async function select(id) {
@@ -287,6 +300,8 @@
   }
 
   search.addEventListener("input", applySearch);
+  window.addEventListener("hashchange", searchFromHash);
+  searchFromHash();
   document.getElementById("delete").addEventListener("click", deleteSelected);
   document.getElementById("clear-all").addEventListener("click", async () => {
     if (!window.confirm("Delete all messages?")) return;

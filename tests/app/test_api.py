@@ -67,3 +67,49 @@ def test_unknown_id_is_404_json(client):
     response = client.get("/api/thoughts/nope")
     assert response.status_code == 404
     assert response.get_json() == {"error": "No thought with that id."}
+
+
+def test_get_includes_the_journey_with_times_and_never_the_address(client, run_jobs, redis):
+    submission_id = post(client, {"email": "ada@example.com", "thought": "Tea"}).get_json()["id"]
+    run_jobs()
+
+    response = client.get(f"/api/thoughts/{submission_id}")
+    journey = response.get_json()["journey"]
+    assert [step["event"] for step in journey] == ["accepted", "enqueued", "started", "sent"]
+    assert journey[0]["at"] == response.get_json()["created_at"]
+    assert journey[0]["since_accepted"] == "+0 ms"
+    assert all(set(step) == {"at", "event", "detail", "since_accepted"} for step in journey)
+    assert journey[3]["detail"] == "the mail server accepted it (GIF: offline)"
+    assert "ada@example.com" not in response.get_data(as_text=True)
+
+
+def test_now_mode_answers_with_the_status_the_delivery_left(make_app, smtp_sink):
+    client = make_app(WORKIT_DELIVERY="now").test_client()
+    response = post(client, {"email": "ada@example.com", "thought": "Tea"})
+    assert (response.status_code, response.get_json()["status"]) == (202, "sent")
+    assert len(smtp_sink.messages) == 1
+
+
+def test_now_mode_that_fails_answers_queued_with_a_retry_enqueued(make_app, smtp_sink, redis):
+    client = make_app(WORKIT_DELIVERY="now").test_client()
+    smtp_sink.stop()
+
+    body = post(client, {"email": "ada@example.com", "thought": "Tea"}).get_json()
+
+    assert body["status"] == "queued"
+    assert redis.llen("rq:queue:mailers") == 1
+    journey = client.get(body["url"]).get_json()["journey"]
+    assert [step["event"] for step in journey][-2:] == ["attempt failed", "enqueued"]
+    assert journey[-2]["detail"].startswith("attempt 1 failed (a retry is coming): transient:")
+
+
+def test_a_mail_server_error_quoting_the_address_is_masked(client, run_jobs, smtp_sink):
+    smtp_sink.rcpt_replies["ada@example.com"] = ["550 No such user"]
+    body = post(client, {"email": "ada@example.com", "thought": "Tea"}).get_json()
+    run_jobs()
+
+    response = client.get(body["url"])
+    assert response.get_json()["status"] == "failed"
+    assert "a***@example.com" in response.get_json()["last_error"]
+    assert "a***@example.com" in response.get_json()["journey"][-1]["detail"]
+    assert "ada@example.com" not in response.get_data(as_text=True)

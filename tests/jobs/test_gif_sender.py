@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -58,6 +60,10 @@ def test_fifty_enqueues_send_one_email(app, run_jobs, smtp_sink, redis):
 
     assert len(smtp_sink.messages) == 1
     assert submissions.load(redis, submission_id).attempts == 1
+    # 53 events (accepted, 50 enqueued, started, sent): the newest 50 are kept.
+    journey = submissions.journey(redis, submission_id)
+    assert len(journey) == submissions.JOURNEY_MAX_EVENTS
+    assert [step["event"] for step in journey[-3:]] == ["enqueued", "started", "sent"]
 
 
 def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redis):
@@ -148,3 +154,95 @@ def test_redis_keys_all_share_the_workit_prefix(app, redis):
     submit(app)
     own = [k.decode() for k in redis.keys("*") if not k.startswith(b"rq:")]
     assert own and all(k.startswith("workit:") for k in own)
+
+
+def events(redis, submission_id: str) -> list[tuple[str, str]]:
+    return [(step["event"], step["detail"]) for step in submissions.journey(redis, submission_id)]
+
+
+def test_the_journey_records_each_step_of_a_real_run_in_order(app, run_jobs, redis):
+    submission_id = submit(app)
+    run_jobs()
+
+    job_id = submissions.load(redis, submission_id).job_id
+    assert events(redis, submission_id) == [
+        ("accepted", "stored by the web request (delivery: later)"),
+        ("enqueued", f"job {job_id} on queue mailers"),
+        ("started", "attempt 1"),
+        ("sent", "the mail server accepted it (GIF: offline)"),
+    ]
+    stamps = [step["at"] for step in submissions.journey(redis, submission_id)]
+    assert stamps == sorted(stamps)
+    assert stamps[0] == submissions.load(redis, submission_id).created_at
+
+
+def test_a_451_then_a_retry_shows_both_attempts_in_the_journey(app, run_jobs, smtp_sink, redis):
+    smtp_sink.rcpt_replies["ada@example.com"] = ["451 Greylisted, try later"]
+    submission_id = submit(app)
+
+    run_jobs()
+
+    [(_, failed)] = [e for e in events(redis, submission_id) if e[0] == "attempt failed"]
+    assert failed.startswith("attempt 1 failed (a retry is coming): transient: SMTPRecipients")
+    assert "451" in failed and "Greylisted" in failed
+    assert [event for event, _ in events(redis, submission_id)] == [
+        "accepted",
+        "enqueued",
+        "started",
+        "attempt failed",
+        "started",
+        "sent",
+    ]
+    assert ("started", "attempt 2") in events(redis, submission_id)
+    assert len(smtp_sink.messages) == 1
+
+
+def test_the_journey_says_when_it_gave_up(app, run_jobs, smtp_sink, redis):
+    smtp_sink.stop()
+    submission_id = submit(app)
+
+    run_jobs()  # the first try and both retries (RETRY_MAX=2)
+
+    failures = [
+        detail for event, detail in events(redis, submission_id) if event == "attempt failed"
+    ]
+    assert [detail.split(":")[0] for detail in failures] == [
+        "attempt 1 failed (a retry is coming)",
+        "attempt 2 failed (a retry is coming)",
+        "attempt 3 failed (gave up, no retry left)",
+    ]
+
+
+def test_now_mode_journey_shows_the_delivery_inside_the_request(app, redis):
+    app.config["WORKIT_DELIVERY"] = "now"
+    submission_id = submit(app)
+
+    assert [event for event, _ in events(redis, submission_id)] == [
+        "accepted",
+        "delivering in the request",
+        "started",
+        "sent",
+    ]
+    assert submissions.load(redis, submission_id).delivery == "now"
+
+
+def test_the_sweeper_s_requeue_is_in_the_journey(app, redis):
+    # Here rather than in test_sweeper.py: the journey is this job's record.
+    from rq import Queue
+
+    from jobs.sweeper import requeue_stuck_submissions, stuck_after_seconds
+
+    submission_id = submit(app)
+    Queue("mailers", connection=redis).empty()  # the job vanished
+    old = (datetime.now(UTC) - timedelta(seconds=stuck_after_seconds(app.config) + 1)).isoformat()
+    redis.hset(submissions.key(submission_id), "updated_at", old)
+    old_job_id = submissions.load(redis, submission_id).job_id
+
+    with app.app_context():
+        assert requeue_stuck_submissions() == 1
+
+    new_job_id = submissions.load(redis, submission_id).job_id
+    assert events(redis, submission_id)[-2:] == [
+        ("requeued by the sweeper", f"no job of its own was waiting (old job {old_job_id})"),
+        ("enqueued", f"job {new_job_id} on queue mailers"),
+    ]

@@ -7,6 +7,7 @@ list to be loaded before it sends mail, as MailCatcher's own spec does.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -182,3 +183,24 @@ def test_hostile_email_cannot_script_the_inbox_or_reach_the_api(page: Page, mail
             None,
         ]
     assert listed(mailcatcher) == [message]
+
+
+def test_a_search_in_the_address_fills_the_box_and_filters(page: Page, mailcatcher):
+    send(mailcatcher.smtp_port, simple_message("A GIF for your thought: Tea & <cake>, 100%"))
+    send(mailcatcher.smtp_port, simple_message("A GIF for your thought: Mondays"))
+    search = quote("Tea & <cake>, 100%", safe="")  # as Work-It's submission page links it
+
+    page.goto(f"{mailcatcher.url}/#search={search}")
+    expect(page.locator("html")).to_have_attribute("data-loaded", "true")
+    visible = page.locator("#messages tbody tr:visible")
+
+    expect(page.get_by_placeholder("Search")).to_have_value("Tea & <cake>, 100%")
+    expect(visible).to_have_count(1)
+    expect(visible).to_contain_text("Tea & <cake>, 100%")
+
+    page.evaluate("window.__notReloaded = true")
+    page.evaluate("location.hash = '#search=' + encodeURIComponent('Mondays')")
+    expect(page.get_by_placeholder("Search")).to_have_value("Mondays")
+    expect(visible).to_have_count(1)
+    expect(visible).to_contain_text("Mondays")
+    assert page.evaluate("window.__notReloaded") is True
