@@ -63,7 +63,7 @@ BENCHES := bench/post_latency.py bench/worker_throughput.py bench/mailcatcher_be
 bench: $(STAMP) ## run the benchmarks (bench/soak.py, the long chaos run, is run by hand)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-screenshots: $(STAMP) ## redraw docs/*.png from the running code (needs Chromium)
+screenshots: $(STAMP) ## redraw docs/lesson/*.png by walking the lesson in Chromium against make dev
 	$(BIN)/python bin/ensure-chromium
 	$(BIN)/python bin/screenshots
 

@@ -65,7 +65,10 @@ def lock_timeout_seconds(config) -> int:
     return job_timeout_seconds(config) + LOCK_TIMEOUT_MARGIN_SECONDS
 
 
-def retry_policy(config) -> Retry:
+def retry_policy(config) -> Retry | None:
+    """None for RETRY_MAX=0 (the first failure is final): RQ's Retry refuses max=0."""
+    if config["RETRY_MAX"] <= 0:
+        return None
     intervals = retry_intervals_seconds(config["RETRY_BASE_SECONDS"], config["RETRY_MAX"])
     return Retry(max=config["RETRY_MAX"], interval=intervals)
 

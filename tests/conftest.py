@@ -36,23 +36,11 @@ from werkzeug.wrappers import Response
 from app import ROOT, create_app
 from jobs import QUEUES
 from jobs.worker import AppJob
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.devstack import DevStack
 from tests.polling import wait_for
 
 # -- browser ---------------------------------------------------------------
-
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
-# Flags for a sandbox with no network but loopback (see README, "Testing").
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -375,3 +363,16 @@ def live_app(app):
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+# -- make dev, as a learner runs it -------------------------------------------
+
+
+@pytest.fixture
+def dev_stack(tmp_path):
+    """`make dev` in a fresh-clone look-alike on free ports (tests/devstack.py)."""
+    stack = DevStack(tmp_path / "work-it")
+    try:
+        yield stack
+    finally:
+        stack.stop_all()

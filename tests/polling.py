@@ -4,7 +4,12 @@ import time
 from collections.abc import Callable
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+def wait_for(
+    condition: Callable[[], object],
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.02,
+):
     """Poll `condition` until it returns something truthy (and return that)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -13,4 +18,4 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)

@@ -3,10 +3,13 @@
 import logging
 
 import pytest
+from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from app import submissions
 from app.thoughts import accept
+from jobs.worker import AppJob
+from tests.conftest import ThoughtForm
 
 ADA = "ada@example.com"
 ADMIN = "admin@work-it.localhost"
@@ -96,3 +99,19 @@ def test_no_admin_email_means_the_log_line_only(app, run_jobs, smtp_sink, redis,
     assert smtp_sink.messages == []
     assert any("RED FLAG" in r.getMessage() for r in caplog.records)
     assert submissions.load(redis, submission_id).status == "failed"
+
+
+def test_retry_max_zero_accepts_and_makes_the_first_failure_final(make_app, smtp_sink, redis):
+    app = make_app(RETRY_MAX=0)
+    response = ThoughtForm(app.test_client()).submit(email=ADA)
+    assert response.status_code == 303
+    submission_id = response.headers["Location"].rsplit("/", 1)[-1]
+    smtp_sink.rcpt_replies[ADA] = ["451 4.7.1 Try again later"]
+
+    queue = Queue("mailers", connection=redis, job_class=AppJob)
+    with app.app_context():
+        SimpleWorker([queue], connection=redis, job_class=AppJob).work(burst=True)
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    assert smtp_sink.sent_to(ADA) == []
