@@ -1,5 +1,6 @@
 """Extensions created unbound, then bound to each app in ``init_app``."""
 
+import logging
 import smtplib
 
 import flask_mail
@@ -9,20 +10,73 @@ from redis import Redis
 
 from app.limits import limiter
 
+log = logging.getLogger(__name__)
+
+END_OF_DATA = b"\r\n.\r\n"
+
+
+class DeliveryUnknown(Exception):
+    """The message went out, but the server's answer to it never came back (a timeout,
+    a dropped connection): it may have queued the message. Sending again could make
+    a duplicate, so this is recorded as unconfirmed, not retried."""
+
 
 class _TimedConnection(flask_mail.Connection):
-    """Flask-Mail opens smtplib without a timeout, so a stalled SMTP server would hold
-    a worker forever. Same steps as Flask-Mail's, with MAIL_TIMEOUT_SECONDS added."""
+    """Flask-Mail's connection, made safe for a job that must send exactly once.
+
+    - smtplib gets MAIL_TIMEOUT_SECONDS: without it a stalled server holds a worker forever.
+    - Once the server answered 250 to the message, the message is the server's: a
+      failing QUIT afterwards (a hang-up, a TLS shutdown error) is logged, not raised,
+      so it cannot make the job retry and send a second copy.
+    - A failure while waiting for that 250 raises DeliveryUnknown.
+    """
 
     def configure_host(self) -> smtplib.SMTP:
         state, timeout = self.mail, current_app.config["MAIL_TIMEOUT_SECONDS"]
         smtp_class = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
         host = smtp_class(state.server, state.port, timeout=timeout)
+        _note_when_the_message_is_out(host)
         if state.use_tls:
             host.starttls()
         if state.username and state.password:
             host.login(state.username, state.password)
         return host
+
+    def send(self, message: flask_mail.Message, envelope_from: str | None = None) -> None:
+        try:
+            super().send(message, envelope_from)
+        except smtplib.SMTPResponseException:
+            raise  # the server answered: a definite refusal, whatever the stage
+        except OSError as exc:  # smtplib's own errors are OSErrors too
+            if getattr(self.host, "message_is_out", False):
+                raise DeliveryUnknown(f"no answer to the message: {exc}") from exc
+            raise
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if self.host is None:
+            return
+        if exc_type is not None:
+            self.host.close()  # a QUIT now could only hide the error that got us here
+            return
+        try:
+            self.host.quit()
+        except (smtplib.SMTPException, OSError) as exc:
+            log.warning("QUIT failed after the server accepted the message (%s): sent", exc)
+            self.host.close()
+
+
+def _note_when_the_message_is_out(host: smtplib.SMTP) -> None:
+    """smtplib's data() sends the message and its closing CRLF.CRLF, then reads the
+    reply. Wrap the host's send() to remember that the message itself went out."""
+    plain_send = host.send
+
+    def send(data: bytes | str) -> None:
+        plain_send(data)
+        if isinstance(data, bytes) and data.endswith(END_OF_DATA):
+            host.message_is_out = True
+
+    host.message_is_out = False
+    host.send = send
 
 
 class TimedMail(flask_mail.Mail):

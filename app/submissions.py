@@ -2,7 +2,8 @@
 
 Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
 job and the tests cannot drift apart. States: queued -> sending -> sent, or
-failed; a failed attempt that will be retried goes back to queued.
+failed; a failed attempt that will be retried goes back to queued. `unconfirmed`:
+the mail server took the message but never answered, so it is not sent again.
 
 Beside each hash, a short list of timestamped events (the submission's journey)
 shows a learner where the time went. Each event is queued in the same pipeline
@@ -18,7 +19,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 PREFIX = "workit"
-STATUSES = ("queued", "sending", "sent", "failed")
+STATUSES = ("queued", "sending", "sent", "failed", "unconfirmed")
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
 
@@ -155,6 +156,16 @@ def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, g
         record_event(
             pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})"
         )
+        pipe.execute()
+
+
+def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
+    """The message went out and its answer never came: off the pending list, for good
+    (a retry could make a duplicate), with the reason for whoever checks the server."""
+    with redis.pipeline() as pipe:
+        update(pipe, submission_id, status="unconfirmed", last_error=error)
+        pipe.zrem(pending_key(), submission_id)
+        record_event(pipe, submission_id, "unconfirmed", f"not resent: {error}")
         pipe.execute()
 
 

@@ -32,27 +32,42 @@ def alert_key(job_id: str) -> str:
     return f"{PREFIX}:alert:{job_id}"
 
 
-def raise_red_flag(connection: Redis, job_id: str, submission_id: str, error: str) -> None:
-    log.error("RED FLAG dead job job_id=%s submission_id=%s error=%r", job_id, submission_id, error)
+# What went wrong -> the alert email's subject. "dead job": failed, no retry left.
+# "unconfirmed": the mail server took the message but never answered; not resent.
+SUBJECTS = {
+    "dead job": "A GIF email failed for good",
+    "unconfirmed": "A GIF email may or may not have been delivered",
+}
+
+
+def raise_red_flag(
+    connection: Redis, job_id: str, submission_id: str, error: str, what: str = "dead job"
+) -> None:
+    log.error("RED FLAG %s job_id=%s submission_id=%s error=%r", what, job_id, submission_id, error)
     if not connection.set(alert_key(job_id), "1", nx=True, ex=REMEMBER_SECONDS):
         return  # reported already
     Queue(QUEUE, connection=connection, job_class=AppJob).enqueue_call(
         send_alert_email,
-        args=(job_id, submission_id, error),
+        args=(job_id, submission_id, error, what),
         timeout=JOB_TIMEOUT_SECONDS,
         retry=RETRY,
     )
 
 
-def send_alert_email(job_id: str, submission_id: str, error: str) -> str:
+def send_alert_email(job_id: str, submission_id: str, error: str, what: str = "dead job") -> str:
     admin = current_app.config["ADMIN_EMAIL"]
     if not admin:
-        log.warning("job_id=%s dead, but ADMIN_EMAIL is empty: no alert email", job_id)
+        log.warning("job_id=%s %s, but ADMIN_EMAIL is empty: no alert email", job_id, what)
         return "no ADMIN_EMAIL"
-    context = {"job_id": job_id, "submission_id": submission_id, "error": error}
+    context = {
+        "job_id": job_id,
+        "submission_id": submission_id,
+        "error": error,
+        "what": what,
+    }
     mail.send(
         Message(
-            subject=f"[Work-It] A GIF email failed for good (submission {submission_id})",
+            subject=f"[Work-It] {SUBJECTS[what]} (submission {submission_id})",
             recipients=[admin],
             body=render_template("email/alert.txt", **context),
         )

@@ -21,7 +21,7 @@ from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
 from app import giphy, mailer, submissions
-from app.extensions import get_redis
+from app.extensions import DeliveryUnknown, get_redis
 from jobs import MAILERS, alerts, failures
 from jobs.worker import AppJob
 
@@ -121,15 +121,32 @@ def _send_once(redis, submission_id: str) -> str:
     if submission.sent:
         log.info("submission_id=%s outcome=already-sent", submission_id)
         return "already sent"
+    if submission.status == "unconfirmed":
+        log.info("submission_id=%s outcome=unconfirmed-not-resent", submission_id)
+        return "unconfirmed, not resent"
     attempt = submissions.start_attempt(redis, submission_id)
     started = time.monotonic()
     gif = giphy.find_gif(submission.thought)
-    mailer.send_randomness_email(submission, gif)
+    try:
+        mailer.send_randomness_email(submission, gif)
+    except DeliveryUnknown as exc:
+        return _unconfirmed(redis, submission_id, exc, _context(submission_id, started))
     submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
     log.info(
         "%s attempt=%d outcome=sent gif=%s", _context(submission_id, started), attempt, gif.source
     )
     return "sent"
+
+
+def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> str:
+    """Not a failure to retry (that could send twice) but one for a person to check."""
+    error = failures.describe(exc)
+    submissions.mark_unconfirmed(redis, submission_id, error)
+    log.warning("%s outcome=unconfirmed error=%r", context, error)
+    job = get_current_job()
+    flag_id = job.id if job else f"now-{submission_id}"
+    alerts.raise_red_flag(redis, flag_id, submission_id, error, what="unconfirmed")
+    return "unconfirmed"
 
 
 def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:

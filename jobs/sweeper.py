@@ -27,6 +27,8 @@ INTERVAL_SECONDS = 60
 # Past the lock's timeout, a dead run's lock has expired, so the new run can take it.
 STUCK_MARGIN_SECONDS = 5
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+# Nothing left to do for these: never enqueue them again.
+DONE = {"failed", "unconfirmed"}
 
 
 def stuck_after_seconds(config) -> int:
@@ -40,7 +42,7 @@ def requeue_stuck_submissions() -> int:
     requeued = 0
     for raw_id in redis.zrange(submissions.pending_key(), 0, -1):
         submission = submissions.load(redis, raw_id.decode())
-        if submission is None or submission.sent or submission.status == "failed":
+        if submission is None or submission.sent or submission.status in DONE:
             redis.zrem(submissions.pending_key(), raw_id)  # not pending any more
         elif _is_stuck(redis, submission, stuck_after):
             _requeue(redis, submission)

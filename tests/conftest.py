@@ -5,6 +5,7 @@ real RQ workers, Debian's Chromium. Giphy is the one fake (a local HTTP server
 shaped like the real API).
 """
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -95,26 +96,34 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         # address -> replies to give it, one per attempt, e.g. ["451 Try later"]; then accept
         self.rcpt_replies: dict[str, list[str]] = {}
-        self.drop_next = 0  # hang up on this many messages, mid-DATA
+        self.drop_next = 0  # hang up on this many sessions at RCPT, before the message
+        self.hang_up_on_quit = False  # accept the message, then drop the QUIT
+        self.answer_delay = 0.0  # keep the message, then answer its DATA this late
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self.drop_next > 0:
+            self.drop_next -= 1
+            server.transport.abort()
+            return "421 Dropped"
         if self.rcpt_replies.get(address):
             return self.rcpt_replies[address].pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        if self.drop_next > 0:
-            self.drop_next -= 1
-            server.transport.abort()
-            return "421 Dropped"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()
+        await asyncio.sleep(self.answer_delay)
         return "250 Message accepted for delivery"
+
+    async def handle_QUIT(self, server, session, envelope) -> str:
+        if self.hang_up_on_quit:
+            server.transport.abort()
+        return "221 Bye"
 
     def start(self) -> None:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)

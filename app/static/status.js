@@ -4,12 +4,13 @@
   "use strict";
   const section = document.getElementById("submission");
   if (!section) return;
-  const DONE = new Set(["sent", "failed"]);
+  const DONE = new Set(["sent", "failed", "unconfirmed"]);
   const DETAIL = {
     queued: "Waiting for a worker to pick it up.",
     sending: "A worker is sending it now.",
     sent: "Sent! Look for it in the mail catcher.",
     failed: "The email could not be sent.",
+    unconfirmed: "The mail server took the email but never confirmed it; it was not sent again.",
   };
   let delayMs = 500;
 

@@ -69,7 +69,7 @@ def test_retries_running_out_raise_one_red_flag(app, run_jobs, smtp_sink, redis,
     assert submission_id in flags[0].getMessage() and "451" in flags[0].getMessage()
     [alert] = alerts_for(smtp_sink, submission_id)
     assert stored.job_id in alert.get_content()
-    assert f"rq requeue --queue mailers {stored.job_id}" in alert.get_content()
+    assert f'rq requeue --url "$REDIS_URL" --queue mailers {stored.job_id}' in alert.get_content()
 
 
 def test_a_requeued_dead_job_is_safe_and_does_not_alert_twice(app, run_jobs, smtp_sink, redis):

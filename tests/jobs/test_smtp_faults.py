@@ -1,0 +1,73 @@
+"""A mail server that misbehaves after it has the message: one email, never a resend.
+
+Each test fails on a job that treats every SMTP error alike (retry), which is how
+a server that hangs up on QUIT used to get four copies of every email.
+"""
+
+import logging
+
+import pytest
+
+from app import submissions
+from app.thoughts import accept
+
+ADA = "ada@example.com"
+ADMIN = "admin@work-it.localhost"
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "RETRY_MAX": 3, "MAIL_TIMEOUT_SECONDS": 1}
+
+
+def submit(app) -> str:
+    with app.test_request_context():
+        return accept(ADA, "say it once").id
+
+
+def test_a_server_that_hangs_up_on_quit_after_accepting_gets_one_email(
+    app, run_jobs, smtp_sink, redis
+):
+    smtp_sink.hang_up_on_quit = True
+    submission_id = submit(app)
+
+    run_jobs()  # would run all four attempts if the failed QUIT counted as a failure
+
+    assert len(smtp_sink.sent_to(ADA)) == 1
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts) == ("sent", True, 1)
+
+
+def test_an_answer_that_never_comes_is_unconfirmed_not_resent(
+    app, run_jobs, smtp_sink, redis, caplog
+):
+    smtp_sink.answer_delay = 3  # past MAIL_TIMEOUT_SECONDS=1, after the sink kept the message
+    submission_id = submit(app)
+
+    with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
+        run_jobs()
+        smtp_sink.answer_delay = 0
+        run_jobs()  # a second pass (a requeue, the sweeper) must not resend either
+
+    assert len(smtp_sink.sent_to(ADA)) == 1
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts) == ("unconfirmed", False, 1)
+    assert "DeliveryUnknown" in stored.last_error
+    assert [r.getMessage() for r in caplog.records if "RED FLAG unconfirmed" in r.getMessage()]
+    [alert] = smtp_sink.sent_to(ADMIN)
+    assert "may or may not have been delivered" in alert["Subject"]
+    assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
+
+
+def test_a_definite_refusal_of_the_message_is_still_an_ordinary_failure(
+    app, run_jobs, smtp_sink, redis
+):
+    """Only a missing answer is unconfirmed: a 4xx to the DATA is retried as before."""
+    submission_id = submit(app)
+    smtp_sink.rcpt_replies[ADA] = ["451 4.3.0 Busy, try later"]
+
+    run_jobs()
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("sent", 2)
+    assert len(smtp_sink.sent_to(ADA)) == 1
