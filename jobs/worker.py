@@ -10,8 +10,10 @@ imported Flask-Mail anew, a worker would send a few emails a second. AppWorker
 builds the app once in the parent, so every forked child inherits it ready-made.
 """
 
+import contextlib
 import gc
 import importlib
+import os
 
 from flask import Flask, has_app_context
 from rq import Worker
@@ -57,3 +59,22 @@ class AppWorker(Worker):
         # Move what exists now out of the GC's reach, so collections in the horses
         # do not write to (and so copy) every page shared with this parent.
         gc.freeze()
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
+        """RQ fails a job whose horse died (SIGKILL, out of memory, a segfault) without
+        calling the job's failure callback: call it here, so the attempt is recorded
+        like any other failure and the last one raises the red flag."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        error = WorkHorseKilled(_death(ret_val))
+        with contextlib.suppress(Exception):  # logged by RQ; the worker must go on
+            job.execute_failure_callback(self.death_penalty_class, WorkHorseKilled, error, None)
+
+
+class WorkHorseKilled(Exception):
+    """The process running the job died before the job could say how it went."""
+
+
+def _death(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"the work horse was killed by signal {os.WTERMSIG(status)}"
+    return f"the work horse exited with status {os.waitstatus_to_exitcode(status)}"

@@ -308,6 +308,19 @@ class WorkerProcesses:
                 proc.send_signal(sig)
         self.procs[index].wait(timeout=30)
 
+    def horse(self, index: int, timeout: float = 30) -> psutil.Process:
+        """Worker ``index``'s work horse: the child RQ forked for the job, which it
+        puts in a process group of its own (the scheduler child stays in the worker's)."""
+
+        def find() -> psutil.Process | None:
+            for child in psutil.Process(self.procs[index].pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if os.getpgid(child.pid) == child.pid:
+                        return child
+            return None
+
+        return wait_for(find, timeout, "a work horse")
+
     def stop_all(self) -> None:
         for proc in self.alive():
             os.killpg(proc.pid, signal.SIGTERM)

@@ -1,0 +1,43 @@
+"""A work horse that dies (SIGKILL, out of memory, a segfault) is a failed attempt
+like any other: recorded, retried while retries are left, and on the last one the
+job is dead and raises its red flag. RQ alone skips the job's failure callback."""
+
+import signal
+
+import pytest
+from rq.registry import FailedJobRegistry
+
+from app import submissions
+from app.thoughts import accept
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.slow
+
+ADA = "ada@example.com"
+ADMIN = "admin@work-it.localhost"
+
+
+@pytest.fixture
+def app_config(app_config):
+    # No retry: the first attempt is the last. A mailer slow enough to die in.
+    return {**app_config, "RETRY_MAX": 0, "MAILER_DELAY_SECONDS": 3}
+
+
+def test_a_horse_killed_on_the_last_attempt_fails_the_job_and_raises_the_red_flag(
+    app, rq_workers, smtp_sink, redis
+):
+    rq_workers.start(1)
+    with app.test_request_context():
+        submission_id = accept(ADA, "do not die on me").id
+    wait_for(lambda: submissions.load(redis, submission_id).status == "sending", 30, "sending")
+
+    rq_workers.horse(0).send_signal(signal.SIGKILL)
+
+    wait_for(lambda: smtp_sink.sent_to(ADMIN), 30, "the red flag's email")
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts) == ("failed", False, 1)
+    assert "WorkHorseKilled" in stored.last_error and "signal 9" in stored.last_error
+    assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [stored.job_id]
+    assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
+    assert smtp_sink.sent_to(ADA) == []
+    assert rq_workers.alive(), "the worker itself survives its horse"
