@@ -6,6 +6,7 @@ Flask-Mail.
 """
 
 import time
+from collections.abc import Callable
 
 from flask import current_app, render_template
 from flask_mail import Message
@@ -41,7 +42,16 @@ def build_message(submission: Submission, gif: Gif) -> Message:
     return message
 
 
-def send_randomness_email(submission: Submission, gif: Gif) -> None:
-    """Send after MAILER_DELAY_SECONDS: a stand-in for a slow mail provider, as in the lesson."""
+def send_randomness_email(
+    submission: Submission, gif: Gif, before_send: Callable[[], None] | None = None
+) -> None:
+    """Send after MAILER_DELAY_SECONDS: a stand-in for a slow mail provider, as in the lesson.
+
+    ``before_send`` runs right before the SMTP transaction, after the delay: the job's
+    last chance to check that it may still send (it still holds its lock).
+    """
+    message = build_message(submission, gif)
     time.sleep(current_app.config["MAILER_DELAY_SECONDS"])
-    mail.send(build_message(submission, gif))
+    if before_send is not None:
+        before_send()
+    mail.send(message)

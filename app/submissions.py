@@ -169,16 +169,38 @@ def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
         pipe.execute()
 
 
-def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> None:
-    """Record the error; the submission stays queued (and pending) while a retry is coming."""
-    with redis.pipeline() as pipe:
-        update(pipe, submission_id, status="failed" if final else "queued", last_error=error)
-        if final:
-            pipe.zrem(pending_key(), submission_id)
-        outcome = "gave up, no retry left" if final else "a retry is coming"
-        detail = f"attempt {{attempt}} failed ({outcome}): {error}"
-        _record_attempt_event(pipe, submission_id, "attempt failed", detail)
-        pipe.execute()
+def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> bool:
+    """Record the error; the submission stays queued (and pending) while a retry is coming.
+
+    One atomic step that refuses to touch a submission already sent (`sent` is final):
+    a run that failed (on a busy lock, say) while another one sent the email must not
+    set it back to queued, or call mail that was delivered dead. Returns whether it
+    recorded anything.
+    """
+    status = "failed" if final else "queued"
+    outcome = "gave up, no retry left" if final else "a retry is coming"
+    entry = json.dumps(
+        {
+            "at": now(),
+            "event": "attempt failed",
+            "detail": f"attempt {{attempt}} failed ({outcome}): {error}",
+        }
+    )
+    keys = (key(submission_id), pending_key(), journey_key(submission_id))
+    args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS)
+    return bool(redis.eval(_FAIL_UNLESS_SENT, len(keys), *keys, *args))
+
+
+# KEYS: the hash, the pending set, the journey. ARGV: status, error, now, id, event, cap.
+_FAIL_UNLESS_SENT = """
+if redis.call('HGET', KEYS[1], 'sent') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'last_error', ARGV[2], 'updated_at', ARGV[3])
+if ARGV[1] == 'failed' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
+redis.call('RPUSH', KEYS[3], (string.gsub(ARGV[5], '{attempt}', attempt, 1)))
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
+return 1
+"""
 
 
 def record_event(

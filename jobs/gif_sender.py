@@ -13,10 +13,13 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from contextlib import suppress
+from functools import partial
 
 from flask import current_app
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
@@ -36,8 +39,18 @@ LOCK_TIMEOUT_MARGIN_SECONDS = 5
 LOCK_WAIT_SECONDS = 5
 
 
+# After the server accepted the email, the `sent` write is retried this long (a Redis
+# restart, a failover) before giving up: a job that fails there would send it again.
+SENT_WRITE_RETRY_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
 class SubmissionBusy(Exception):
     """Another run holds this submission's lock; RQ will retry this one later."""
+
+
+class LockLost(Exception):
+    """This run's lock expired before it could send: another run may hold it now.
+    Refuse to send; the retry finds the email sent, or sends it under a lock of its own."""
 
 
 def job_timeout_seconds(config) -> int:
@@ -48,7 +61,8 @@ def job_timeout_seconds(config) -> int:
         + config["MAILER_DELAY_SECONDS"]
         + giphy.CONNECT_TIMEOUT_SECONDS
         + config["GIPHY_TIMEOUT_SECONDS"]
-        + config["MAIL_TIMEOUT_SECONDS"]
+        + config["MAIL_TIMEOUT_SECONDS"]  # the whole SMTP session (app/extensions.py)
+        + sum(SENT_WRITE_RETRY_SECONDS)
     )
     return math.ceil(worst) + JOB_TIMEOUT_MARGIN_SECONDS
 
@@ -107,13 +121,21 @@ def send_gif_email(submission_id: str) -> str:
     if not lock.acquire():
         raise SubmissionBusy(submission_id)
     try:
-        return _send_once(redis, submission_id)
+        return _send_once(redis, submission_id, partial(_still_holding, lock))
     finally:
         with suppress(LockError):  # expired already: nothing of ours to release
             lock.release()
 
 
-def _send_once(redis, submission_id: str) -> str:
+def _still_holding(lock: Lock) -> None:
+    """Renew the lock to its full timeout right before sending, or refuse to send."""
+    try:
+        lock.reacquire()
+    except LockError as exc:
+        raise LockLost(str(exc)) from exc
+
+
+def _send_once(redis, submission_id: str, before_send: Callable[[], None]) -> str:
     submission = submissions.load(redis, submission_id)
     if submission is None:
         log.warning("submission_id=%s outcome=missing", submission_id)
@@ -128,14 +150,26 @@ def _send_once(redis, submission_id: str) -> str:
     started = time.monotonic()
     gif = giphy.find_gif(submission.thought)
     try:
-        mailer.send_randomness_email(submission, gif)
+        mailer.send_randomness_email(submission, gif, before_send)
     except DeliveryUnknown as exc:
         return _unconfirmed(redis, submission_id, exc, _context(submission_id, started))
-    submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
+    _record_sent(redis, submission_id, gif)
     log.info(
         "%s attempt=%d outcome=sent gif=%s", _context(submission_id, started), attempt, gif.source
     )
     return "sent"
+
+
+def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
+    """The server has the email now: the `sent` flag must land, or a retry sends it
+    again. Redis may be restarting, so try a few times before giving up."""
+    for pause in SENT_WRITE_RETRY_SECONDS:
+        try:
+            return submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
+        except RedisError as exc:
+            log.warning("submission_id=%s sent, but not yet recorded (%s)", submission_id, exc)
+            time.sleep(pause)
+    submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
 
 
 def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> str:
@@ -166,7 +200,9 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
         job.retries_left = 0
     final = not job.should_retry
     error = failures.describe(exc_value)
-    submissions.mark_attempt_failed(connection, submission_id, error, final)
+    if not submissions.mark_attempt_failed(connection, submission_id, error, final):
+        job.retries_left = 0  # another run sent it meanwhile: nothing to retry, no flag
+        return
     log.warning(
         "job_id=%s submission_id=%s queue=%s outcome=failed final=%s error=%r",
         job.id,

@@ -99,6 +99,7 @@ class SmtpSink:
         self.drop_next = 0  # hang up on this many sessions at RCPT, before the message
         self.hang_up_on_quit = False  # accept the message, then drop the QUIT
         self.answer_delay = 0.0  # keep the message, then answer its DATA this late
+        self.on_accept = None  # called with each message kept, before the 250 goes out
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
@@ -117,6 +118,8 @@ class SmtpSink:
         with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()
+        if self.on_accept is not None:
+            self.on_accept()
         await asyncio.sleep(self.answer_delay)
         return "250 Message accepted for delivery"
 
