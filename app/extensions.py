@@ -2,6 +2,7 @@
 
 import logging
 import smtplib
+import time
 
 import flask_mail
 from flask import Flask, current_app
@@ -13,6 +14,8 @@ from app.limits import limiter
 log = logging.getLogger(__name__)
 
 END_OF_DATA = b"\r\n.\r\n"
+# Once the session's time is up, each further step gets this long, then times out.
+MIN_STEP_SECONDS = 0.001
 
 
 class DeliveryUnknown(Exception):
@@ -24,7 +27,9 @@ class DeliveryUnknown(Exception):
 class _TimedConnection(flask_mail.Connection):
     """Flask-Mail's connection, made safe for a job that must send exactly once.
 
-    - smtplib gets MAIL_TIMEOUT_SECONDS: without it a stalled server holds a worker forever.
+    - MAIL_TIMEOUT_SECONDS bounds the whole SMTP session, not each of its steps: a
+      server that answers each step just in time cannot stretch a session past the
+      job's budget (and past its lock) while it holds the message.
     - Once the server answered 250 to the message, the message is the server's: a
       failing QUIT afterwards (a hang-up, a TLS shutdown error) is logged, not raised,
       so it cannot make the job retry and send a second copy.
@@ -34,8 +39,9 @@ class _TimedConnection(flask_mail.Connection):
     def configure_host(self) -> smtplib.SMTP:
         state, timeout = self.mail, current_app.config["MAIL_TIMEOUT_SECONDS"]
         smtp_class = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
+        deadline = time.monotonic() + timeout
         host = smtp_class(state.server, state.port, timeout=timeout)
-        _note_when_the_message_is_out(host)
+        _watch_session(host, deadline)
         if state.use_tls:
             host.starttls()
         if state.username and state.password:
@@ -65,12 +71,15 @@ class _TimedConnection(flask_mail.Connection):
             self.host.close()
 
 
-def _note_when_the_message_is_out(host: smtplib.SMTP) -> None:
-    """smtplib's data() sends the message and its closing CRLF.CRLF, then reads the
-    reply. Wrap the host's send() to remember that the message itself went out."""
+def _watch_session(host: smtplib.SMTP, deadline: float) -> None:
+    """Wrap the host's send(), through which smtplib sends every command and the
+    message. Before each: give the socket only the time left until ``deadline`` (the
+    reply is read under that timeout too). After the message and its closing
+    CRLF.CRLF: remember that it went out, so a missing reply is known for what it is."""
     plain_send = host.send
 
     def send(data: bytes | str) -> None:
+        host.sock.settimeout(max(deadline - time.monotonic(), MIN_STEP_SECONDS))
         plain_send(data)
         if isinstance(data, bytes) and data.endswith(END_OF_DATA):
             host.message_is_out = True

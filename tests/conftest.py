@@ -100,10 +100,18 @@ class SmtpSink:
         self.hang_up_on_quit = False  # accept the message, then drop the QUIT
         self.answer_delay = 0.0  # keep the message, then answer its DATA this late
         self.on_accept = None  # called with each message kept, before the 250 goes out
+        self.step_delay = 0.0  # answer MAIL FROM and each RCPT TO this late
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        await asyncio.sleep(self.step_delay)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        await asyncio.sleep(self.step_delay)
         if self.drop_next > 0:
             self.drop_next -= 1
             server.transport.abort()

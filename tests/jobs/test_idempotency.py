@@ -47,9 +47,7 @@ def test_a_run_that_lost_its_lock_refuses_to_send(make_app, redis, smtp_sink):
     assert any("attempt 1 failed" in e and "LockLost" in e for e in events(redis, submission_id))
 
 
-def test_a_redis_blink_after_acceptance_does_not_send_twice(
-    make_app, restartable_redis, smtp_sink
-):
+def test_a_redis_blink_after_acceptance_does_not_send_twice(make_app, restartable_redis, smtp_sink):
     """Redis goes away just as the server accepts, and comes back a second later:
     the `sent` write waits for it rather than failing the job into a resend."""
     url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"

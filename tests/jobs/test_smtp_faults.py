@@ -71,3 +71,19 @@ def test_a_definite_refusal_of_the_message_is_still_an_ordinary_failure(
     stored = submissions.load(redis, submission_id)
     assert (stored.status, stored.attempts) == ("sent", 2)
     assert len(smtp_sink.sent_to(ADA)) == 1
+
+
+def test_the_timeout_bounds_the_whole_session_not_each_step(make_app, run_jobs, smtp_sink, redis):
+    """Each step answered within MAIL_TIMEOUT_SECONDS (1 s), the session not: give up."""
+    app = make_app(RETRY_MAX=0)
+    smtp_sink.step_delay = 0.7  # MAIL FROM, then RCPT TO: 1.4 s before the message
+    with app.test_request_context():
+        submission_id = accept(ADA, "too slow in total").id
+
+    with app.app_context():
+        run_jobs()
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    assert "timed out" in stored.last_error
+    assert smtp_sink.sent_to(ADA) == []
