@@ -4,6 +4,7 @@ Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
 job and the tests cannot drift apart. States: queued -> sending -> sent, or
 failed; a failed attempt that will be retried goes back to queued. `unconfirmed`:
 the mail server took the message but never answered, so it is not sent again.
+`cancelled`: a person cancelled or deleted its job.
 
 Beside each hash, a short list of timestamped events (the submission's journey)
 shows a learner where the time went. Each event is queued in the same pipeline
@@ -19,7 +20,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 PREFIX = "workit"
-STATUSES = ("queued", "sending", "sent", "failed", "unconfirmed")
+STATUSES = ("queued", "sending", "sent", "failed", "unconfirmed", "cancelled")
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
 
@@ -72,12 +73,14 @@ class Submission:
     gif_note: str = ""  # why the offline set was used, when Giphy was tried
     last_error: str = ""
     job_id: str = ""  # the newest RQ job enqueued for it
+    requeues: int = 0  # how often the sweeper found it stuck and enqueued it again
     delivery: str = "later"  # WORKIT_DELIVERY when it was accepted: "later" or "now"
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> "Submission":
         data = {k.decode(): v.decode() for k, v in raw.items()}
         data["attempts"] = int(data.get("attempts", 0))
+        data["requeues"] = int(data.get("requeues", 0))
         data["sent"] = data.get("sent") == "1"
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -166,6 +169,15 @@ def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
         update(pipe, submission_id, status="unconfirmed", last_error=error)
         pipe.zrem(pending_key(), submission_id)
         record_event(pipe, submission_id, "unconfirmed", f"not resent: {error}")
+        pipe.execute()
+
+
+def mark_cancelled(redis: Redis, submission_id: str, why: str) -> None:
+    """A person cancelled or deleted its job: final, and off the pending list."""
+    with redis.pipeline() as pipe:
+        update(pipe, submission_id, status="cancelled", last_error=why)
+        pipe.zrem(pending_key(), submission_id)
+        record_event(pipe, submission_id, "cancelled", why)
         pipe.execute()
 
 

@@ -7,6 +7,11 @@ minute by `rq cron` (jobs/cron.py) and safe to run by hand
 (`flask --app app requeue-stuck`), finds submissions still `queued` or `sending`
 well past the time any honest run would take, with no job waiting to run for
 them, and enqueues them again. Safe because send_gif_email is idempotent.
+
+It also keeps two decisions that are a person's to make: a job cancelled or
+deleted (from the dashboard, say) makes its submission `cancelled`, never
+enqueued again; and a submission found stuck MAX_REQUEUES times is dead, with
+its red flag, rather than enqueued forever.
 """
 
 import logging
@@ -17,7 +22,7 @@ from rq.job import Job, JobStatus
 
 from app import submissions
 from app.extensions import get_redis
-from jobs import MAINTENANCE
+from jobs import MAINTENANCE, alerts
 from jobs.gif_sender import enqueue_gif_email, lock_timeout_seconds
 
 log = logging.getLogger(__name__)
@@ -28,7 +33,9 @@ INTERVAL_SECONDS = 60
 STUCK_MARGIN_SECONDS = 5
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # Nothing left to do for these: never enqueue them again.
-DONE = {"failed", "unconfirmed"}
+DONE = {"failed", "unconfirmed", "cancelled"}
+# A submission stuck this many times has a job that kills its worker: give up.
+MAX_REQUEUES = 3
 
 
 def stuck_after_seconds(config) -> int:
@@ -44,15 +51,40 @@ def requeue_stuck_submissions() -> int:
         submission = submissions.load(redis, raw_id.decode())
         if submission is None or submission.sent or submission.status in DONE:
             redis.zrem(submissions.pending_key(), raw_id)  # not pending any more
-        elif _is_stuck(redis, submission, stuck_after):
-            _requeue(redis, submission)
-            log.warning(
-                "submission_id=%s outcome=requeued-stuck old_job_id=%s",
-                submission.id,
-                submission.job_id,
-            )
-            requeued += 1
+        else:
+            requeued += _sweep(redis, submission, stuck_after) == "requeued"
     return requeued
+
+
+def _sweep(redis, submission: submissions.Submission, stuck_after: int) -> str:
+    """What to do with one pending submission; returns what was done."""
+    job_status = _job_status(redis, submission.job_id)
+    if submission.job_id and job_status in {None, JobStatus.CANCELED}:
+        why = "deleted" if job_status is None else "cancelled"
+        submissions.mark_cancelled(redis, submission.id, f"its job {submission.job_id} was {why}")
+        return "cancelled"
+    if submissions.age_seconds(submission.updated_at) < stuck_after or job_status in WAITING:
+        return "left alone"
+    if submission.requeues >= MAX_REQUEUES:
+        _give_up(redis, submission)
+        return "dead"
+    _requeue(redis, submission)
+    log.warning(
+        "submission_id=%s outcome=requeued-stuck old_job_id=%s",
+        submission.id,
+        submission.job_id,
+    )
+    return "requeued"
+
+
+def _job_status(redis, job_id: str) -> JobStatus | None:
+    """None when there is no such job (never enqueued: WORKIT_DELIVERY=now; or deleted)."""
+    if not job_id:
+        return None
+    try:
+        return Job.fetch(job_id, connection=redis).get_status()
+    except NoSuchJobError:
+        return None
 
 
 def _requeue(redis, submission: submissions.Submission) -> None:
@@ -61,17 +93,13 @@ def _requeue(redis, submission: submissions.Submission) -> None:
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submissions.record_event(pipe, submission.id, "requeued by the sweeper", detail)
+        pipe.hincrby(submissions.key(submission.id), "requeues", 1)
         enqueue_gif_email(submission.id, pipeline=pipe)
         pipe.execute()
 
 
-def _is_stuck(redis, submission: submissions.Submission, stuck_after: int) -> bool:
-    """Quiet for too long, and no job of its own waiting in a queue or for a retry."""
-    if submissions.age_seconds(submission.updated_at) < stuck_after:
-        return False
-    try:
-        status = Job.fetch(submission.job_id, connection=redis).get_status()
-    except NoSuchJobError:
-        return True
-    # A `started` job older than its own timeout is a run whose worker died.
-    return status not in WAITING
+def _give_up(redis, submission: submissions.Submission) -> None:
+    error = f"stuck {MAX_REQUEUES + 1} times: its job keeps dying with its worker"
+    if submissions.mark_attempt_failed(redis, submission.id, error, final=True):
+        flag_id = submission.job_id or f"sweep-{submission.id}"
+        alerts.raise_red_flag(redis, flag_id, submission.id, error)

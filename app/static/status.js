@@ -4,13 +4,14 @@
   "use strict";
   const section = document.getElementById("submission");
   if (!section) return;
-  const DONE = new Set(["sent", "failed", "unconfirmed"]);
+  const DONE = new Set(["sent", "failed", "unconfirmed", "cancelled"]);
   const DETAIL = {
     queued: "Waiting for a worker to pick it up.",
     sending: "A worker is sending it now.",
     sent: "Sent! Look for it in the mail catcher.",
     failed: "The email could not be sent.",
     unconfirmed: "The mail server took the email but never confirmed it; it was not sent again.",
+    cancelled: "Its job was cancelled: this email will not be sent.",
   };
   let delayMs = 500;
 

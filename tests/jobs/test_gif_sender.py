@@ -1,5 +1,3 @@
-from datetime import UTC, datetime, timedelta
-
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -225,25 +223,3 @@ def test_now_mode_journey_shows_the_delivery_inside_the_request(app, redis):
         "sent",
     ]
     assert submissions.load(redis, submission_id).delivery == "now"
-
-
-def test_the_sweeper_s_requeue_is_in_the_journey(app, redis):
-    # Here rather than in test_sweeper.py: the journey is this job's record.
-    from rq import Queue
-
-    from jobs.sweeper import requeue_stuck_submissions, stuck_after_seconds
-
-    submission_id = submit(app)
-    Queue("mailers", connection=redis).empty()  # the job vanished
-    old = (datetime.now(UTC) - timedelta(seconds=stuck_after_seconds(app.config) + 1)).isoformat()
-    redis.hset(submissions.key(submission_id), "updated_at", old)
-    old_job_id = submissions.load(redis, submission_id).job_id
-
-    with app.app_context():
-        assert requeue_stuck_submissions() == 1
-
-    new_job_id = submissions.load(redis, submission_id).job_id
-    assert events(redis, submission_id)[-2:] == [
-        ("requeued by the sweeper", f"no job of its own was waiting (old job {old_job_id})"),
-        ("enqueued", f"job {new_job_id} on queue mailers"),
-    ]

@@ -1,9 +1,12 @@
+import logging
+
+import pytest
 from rq import Queue
 from rq.job import Job
 
 from app import submissions
 from app.thoughts import accept
-from jobs.sweeper import requeue_stuck_submissions, stuck_after_seconds
+from jobs.sweeper import MAX_REQUEUES, requeue_stuck_submissions, stuck_after_seconds
 
 
 def submit(app) -> str:
@@ -31,10 +34,21 @@ def test_a_fresh_or_waiting_submission_is_left_alone(app, redis):
     assert sweep(app) == 0  # old, but its job is still queued
 
 
-def test_a_submission_whose_job_vanished_is_enqueued_again(app, redis, run_jobs, smtp_sink):
+def die_mid_job(redis, submission_id: str, seconds_ago: float) -> Job:
+    """Leave the submission as a worker killed mid-job does: `sending`, its job `started`."""
+    job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
+    Queue("mailers", connection=redis).remove(job)
+    job.set_status("started")
+    redis.hset(submissions.key(submission_id), "status", "sending")
+    age(redis, submission_id, seconds_ago)
+    return job
+
+
+def test_a_submission_stuck_mid_job_is_enqueued_again_and_sent_once(
+    app, redis, run_jobs, smtp_sink
+):
     submission_id = submit(app)
-    Queue("mailers", connection=redis).empty()  # the job is gone, as if never saved
-    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+    die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     assert sweep(app) == 1
     run_jobs()
@@ -43,12 +57,43 @@ def test_a_submission_whose_job_vanished_is_enqueued_again(app, redis, run_jobs,
     assert submissions.load(redis, submission_id).status == "sent"
 
 
-def test_a_started_job_past_its_timeout_counts_as_dead(app, redis):
+@pytest.mark.parametrize("how", ["cancel", "delete"])
+def test_a_cancelled_or_deleted_job_stays_cancelled(app, redis, run_jobs, smtp_sink, how):
     submission_id = submit(app)
     job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
-    job.set_status("started")
-    redis.hset(submissions.key(submission_id), "status", "sending")
-    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+    job.cancel() if how == "cancel" else job.delete()
+
+    for _ in range(2):  # now, and long after
+        assert sweep(app) == 0
+        age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+    run_jobs()
+
+    stored = submissions.load(redis, submission_id)
+    assert stored.status == "cancelled" and job.id in stored.last_error
+    assert redis.zscore(submissions.pending_key(), submission_id) is None
+    assert smtp_sink.messages == []
+
+
+def test_a_submission_stuck_again_and_again_is_dead_with_one_red_flag(app, redis, caplog):
+    submission_id = submit(app)
+    stuck = stuck_after_seconds(app.config) + 1
+    for _ in range(MAX_REQUEUES):
+        die_mid_job(redis, submission_id, stuck)
+        assert sweep(app) == 1
+
+    die_mid_job(redis, submission_id, stuck)
+    with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
+        assert sweep(app) == 0
+        assert sweep(app) == 0
+
+    stored = submissions.load(redis, submission_id)
+    assert stored.status == "failed" and "stuck" in stored.last_error
+    assert len([r for r in caplog.records if "RED FLAG dead job" in r.getMessage()]) == 1
+
+
+def test_a_started_job_past_its_timeout_counts_as_dead(app, redis):
+    submission_id = submit(app)
+    job = die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     assert sweep(app) == 1
     assert submissions.load(redis, submission_id).job_id != job.id
@@ -63,9 +108,22 @@ def test_sent_and_failed_submissions_leave_the_pending_set(app, redis, run_jobs)
 
 def test_the_sweep_can_be_run_by_hand(app, redis):
     submission_id = submit(app)
-    Queue("mailers", connection=redis).empty()
-    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+    die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     result = app.test_cli_runner().invoke(args=["requeue-stuck"])
 
     assert result.output.strip() == "requeued 1 stuck submission(s)"
+
+
+def test_the_requeue_is_in_the_submission_s_journey(app, redis):
+    submission_id = submit(app)
+    old_job = die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
+
+    assert sweep(app) == 1
+
+    new_job_id = submissions.load(redis, submission_id).job_id
+    journey = [(e["event"], e["detail"]) for e in submissions.journey(redis, submission_id)]
+    assert journey[-2:] == [
+        ("requeued by the sweeper", f"no job of its own was waiting (old job {old_job.id})"),
+        ("enqueued", f"job {new_job_id} on queue mailers"),
+    ]
