@@ -101,6 +101,7 @@ class SmtpSink:
         self.answer_delay = 0.0  # keep the message, then answer its DATA this late
         self.on_accept = None  # called with each message kept, before the 250 goes out
         self.step_delay = 0.0  # answer MAIL FROM and each RCPT TO this late
+        self.on_rcpt = None  # called at each RCPT TO, before it is answered
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
@@ -112,6 +113,8 @@ class SmtpSink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         await asyncio.sleep(self.step_delay)
+        if self.on_rcpt is not None:
+            self.on_rcpt()
         if self.drop_next > 0:
             self.drop_next -= 1
             server.transport.abort()

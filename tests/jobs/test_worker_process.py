@@ -12,6 +12,13 @@ from tests.polling import wait_for
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def app_config(app_config):
+    """A mailer slow enough (1 s) that three workers' runs of one job overlap: only
+    the lock keeps them from all sending before any of them sets `sent`."""
+    return {**app_config, "MAILER_DELAY_SECONDS": 1}
+
+
 def drained(redis) -> bool:
     queue = Queue("mailers", connection=redis)
     return queue.count == 0 and StartedJobRegistry(queue=queue).count == 0
