@@ -14,9 +14,12 @@ from flask import Flask, abort, current_app, request
 from flask_httpauth import HTTPBasicAuth
 
 from app.extensions import csrf
+from app.limits import limiter
 
 URL_PREFIX = "/rq"
 OTHER_SITES = {"cross-site", "same-site"}
+# Failed sign-ins allowed per client address; past it, 429 until the minute is over.
+SIGN_IN_LIMIT = "10 per minute"
 
 auth = HTTPBasicAuth(realm="Work-It job dashboard")
 
@@ -37,6 +40,9 @@ def guard() -> None:
 
 
 rq_dashboard.blueprint.before_request(guard)
+limiter.limit(SIGN_IN_LIMIT, deduct_when=lambda response: response.status_code == 401)(
+    rq_dashboard.blueprint
+)
 
 
 def init_app(app: Flask) -> None:
@@ -45,4 +51,8 @@ def init_app(app: Flask) -> None:
     app.config["RQ_DASHBOARD_REDIS_URL"] = app.config["REDIS_URL"]
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
+    # `guard` first: rq-dashboard's own hook opens a Redis connection for the instance
+    # in the URL (and fails, 500, on a bad one); a stranger must get 401 and touch nothing.
+    hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
+    hooks.insert(0, hooks.pop(hooks.index(guard)))
     csrf.exempt(rq_dashboard.blueprint)  # see `guard`

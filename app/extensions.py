@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
-from app.limits import limiter
+from app import limits
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "workit")
-    limiter.init_app(app)
+    limits.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
     app.extensions["redis"] = Redis.from_url(
         app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5

@@ -8,12 +8,30 @@ in the same Redis as the jobs.
 
 from collections.abc import Callable
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 from werkzeug.wrappers import Response
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+
+
+LIMIT_SETTINGS = ("RATELIMIT_PER_CLIENT", "RATELIMIT_PER_RECIPIENT")
+
+
+def init_app(app: Flask) -> None:
+    """Refuse to start on a limit string Flask-Limiter cannot read: it would silently
+    apply no limit at all."""
+    for name in LIMIT_SETTINGS:
+        try:
+            parse_many(app.config[name])
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}={app.config[name]!r} is not a rate limit ({exc}); "
+                "write it like '5 per minute' or '30/hour'"
+            ) from exc
+    limiter.init_app(app)
 
 
 def per_client() -> str:

@@ -27,6 +27,27 @@ def test_the_dashboard_asks_for_credentials(dashboard_app):
     assert client.get("/rq/", headers=wrong).status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/rq/7/view/queues"),
+        ("GET", "/rq/1/view/workers"),
+        ("GET", "/rq/3/view/jobs"),
+        ("POST", "/rq/job/x/requeue"),
+    ],
+)
+def test_a_stranger_gets_401_from_every_page_before_anything_runs(dashboard_app, method, path):
+    assert dashboard_app.test_client().open(path, method=method).status_code == 401
+
+
+def test_failed_sign_ins_are_limited(dashboard_app):
+    client = dashboard_app.test_client()
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:guess").decode()}
+    assert [client.get("/rq/", headers=wrong).status_code for _ in range(10)] == [401] * 10
+    assert client.get("/rq/", headers=wrong).status_code == 429
+    assert client.get("/rq/", headers=CREDENTIALS).status_code == 429  # for the rest of the minute
+
+
 def test_signed_in_it_lists_the_queues(dashboard_app):
     client = dashboard_app.test_client()
     with dashboard_app.test_request_context():

@@ -63,3 +63,9 @@ def test_limits_can_be_turned_off(make_app):
 def test_limit_strings_use_flask_limiter_syntax(app, client, limit):
     app.config["RATELIMIT_PER_RECIPIENT"] = limit
     assert post_api(client).status_code == 202
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_PER_CLIENT", "RATELIMIT_PER_RECIPIENT"])
+def test_a_limit_string_with_a_typo_stops_the_app_at_start(make_app, setting):
+    with pytest.raises(ValueError, match=f"{setting}='5 per minit' is not a rate limit"):
+        make_app(**{setting: "5 per minit"})
