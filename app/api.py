@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 from app import submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
-from app.limits import limit_submissions
+from app.limits import take_allowance
 from app.submissions import Submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -24,7 +24,6 @@ def require_json() -> None:
 
 
 @bp.post("/thoughts")
-@limit_submissions
 def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -33,6 +32,7 @@ def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     form = ThoughtForm(formdata=MultiDict(fields), meta={"csrf": False})
     if not form.validate():
         return {"errors": form.errors}, 422, {}
+    take_allowance(form.email.data)
     submission = thoughts.accept(form.email.data, form.thought.data)
     url = url_for("api.show_thought", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url}

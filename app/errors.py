@@ -7,13 +7,13 @@ outage or an expired page costs them nothing but a second click.
 import logging
 
 from flask import Flask, render_template, request
-from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.forms import ThoughtForm
+from app.limits import TooManyThoughts
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,13 @@ def handle_csrf_error(exc: CSRFError):
     return _form_again(CSRF_FAILED, 400)
 
 
-def handle_rate_limited(exc: RateLimitExceeded):
-    """Flask-Limiter adds Retry-After (headers_enabled) to whatever this returns."""
-    message = RATE_LIMITED.format(limit=exc.limit.limit)
+def handle_too_many(exc: TooManyThoughts):
+    message = RATE_LIMITED.format(limit=exc.limit)
+    headers = {"Retry-After": str(exc.retry_after)}
     if wants_json():
-        return {"error": message}, 429
-    return _form_again(message, 429)
+        return {"error": message}, 429, headers
+    body, status = _form_again(message, 429)
+    return body, status, headers
 
 
 def handle_redis_down(exc: Exception):
@@ -72,7 +73,7 @@ def handle_redis_down(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
-    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
+    app.register_error_handler(TooManyThoughts, handle_too_many)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(RedisConnectionError, handle_redis_down)
     app.register_error_handler(RedisTimeoutError, handle_redis_down)

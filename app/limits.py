@@ -1,28 +1,36 @@
 """Throttling instead of uniqueness: the articles' advice once a job is idempotent.
 
 Two limits on accepting a thought, per client address and per recipient address
-(so nobody can flood one inbox from many addresses). Only accepted submissions
-count (``deduct_when``): a typo does not use up anyone's allowance. Counters live
-in the same Redis as the jobs.
+(so nobody can flood one inbox from many addresses, or from one address with
+`+tag`s). Only accepted submissions count: the form and the API take their
+allowance after the input was found valid, so a typo costs nothing. Counters
+live in the same Redis as the jobs, through Flask-Limiter's storage.
 """
 
-from collections.abc import Callable
+import time
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import parse_many
-from werkzeug.wrappers import Response
+from limits import RateLimitItem, parse_many
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
-
 LIMIT_SETTINGS = ("RATELIMIT_PER_CLIENT", "RATELIMIT_PER_RECIPIENT")
+SCOPE = ("workit", "submissions")
+
+
+class TooManyThoughts(Exception):
+    """Over a limit: 429, nothing stored, nothing enqueued."""
+
+    def __init__(self, limit: RateLimitItem, retry_after: int) -> None:
+        super().__init__(str(limit))
+        self.limit, self.retry_after = limit, retry_after
 
 
 def init_app(app: Flask) -> None:
-    """Refuse to start on a limit string Flask-Limiter cannot read: it would silently
-    apply no limit at all."""
+    """Refuse to start on a limit string that cannot be read: Flask-Limiter would
+    silently apply no limit at all."""
     for name in LIMIT_SETTINGS:
         try:
             parse_many(app.config[name])
@@ -34,28 +42,29 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
 
-def per_client() -> str:
-    return current_app.config["RATELIMIT_PER_CLIENT"]
+def mailbox(address: str) -> str:
+    """The inbox an address reaches: case folded, `+tag` dropped (`Ada+x@Ex.com` and
+    `ada@ex.com` share one allowance)."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
-def per_recipient() -> str:
-    return current_app.config["RATELIMIT_PER_RECIPIENT"]
+def take_allowance(email: str) -> None:
+    """Count one accepted submission against both limits, or raise TooManyThoughts.
 
-
-def recipient_key() -> str:
-    data = request.get_json(silent=True) if request.is_json else request.form
-    email = data.get("email") if hasattr(data, "get") else None
-    return f"recipient:{str(email or '').strip().lower()}"
-
-
-def accepted(response: Response) -> bool:
-    return response.status_code in (202, 303)
-
-
-def limit_submissions(view: Callable) -> Callable:
-    """Both limits, shared by the form's POST and the API: one allowance, two doors."""
-    by_recipient = limiter.shared_limit(
-        per_recipient, scope="submissions-recipient", key_func=recipient_key, deduct_when=accepted
-    )
-    by_client = limiter.shared_limit(per_client, scope="submissions-client", deduct_when=accepted)
-    return by_client(by_recipient(view))
+    Each count is one atomic increment that also answers "over the limit?": a check
+    made before the work and a count made after it (Flask-Limiter's `deduct_when`)
+    would let parallel requests all pass before any of them was counted.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    config = current_app.config
+    keys = {
+        "RATELIMIT_PER_RECIPIENT": f"recipient:{mailbox(email)}",
+        "RATELIMIT_PER_CLIENT": f"client:{get_remote_address()}",
+    }
+    for setting, key in keys.items():
+        for limit in parse_many(config[setting]):
+            if not limiter.limiter.hit(limit, *SCOPE, key):
+                reset = limiter.limiter.get_window_stats(limit, *SCOPE, key).reset_time
+                raise TooManyThoughts(limit, max(1, round(reset - time.time())))

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from app import api, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
-from app.limits import limit_submissions
+from app.limits import take_allowance
 from jobs.gif_sender import QUEUE
 
 bp = Blueprint("main", __name__)
@@ -25,11 +25,11 @@ def new_thought() -> str:
 
 
 @bp.post("/")
-@limit_submissions
 def create_thought() -> Response | tuple[str, int]:
     form = ThoughtForm()
     if not form.validate():
         return render_template("thoughts/new.html", form=form), 422
+    take_allowance(form.email.data)
     submission = thoughts.accept(form.email.data, form.thought.data)
     # In the signed session cookie, not Redis: the page after the redirect shows it once.
     session[POSTED] = {"id": submission.id, "ms": timing.elapsed_ms()}

@@ -1,4 +1,8 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import requests
 
 
 def post_api(client, email="ada@example.com", thought="hi"):
@@ -69,3 +73,27 @@ def test_limit_strings_use_flask_limiter_syntax(app, client, limit):
 def test_a_limit_string_with_a_typo_stops_the_app_at_start(make_app, setting):
     with pytest.raises(ValueError, match=f"{setting}='5 per minit' is not a rate limit"):
         make_app(**{setting: "5 per minit"})
+
+
+def test_plus_tags_and_case_share_one_recipient_allowance(client):
+    for n in range(5):
+        assert post_api(client, email=f"Ada+{n}@Example.com").status_code == 202
+    assert post_api(client, email="ada+other@example.com").status_code == 429
+    assert post_api(client, email="ada@example.com").status_code == 429
+
+
+def test_twenty_parallel_posts_for_one_recipient_accept_at_most_the_limit(live_app, redis):
+    """Each accepted submission is counted in the same atomic step that checks the
+    limit, so requests racing each other cannot all slip under it."""
+    start = threading.Barrier(20)
+
+    def post(_: int) -> int:
+        start.wait()
+        body = {"email": "ada@example.com", "thought": "me first"}
+        return requests.post(f"{live_app}/api/thoughts", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(post, range(20)))
+
+    assert codes.count(202) == 5 and codes.count(429) == 15
+    assert redis.llen("rq:queue:mailers") == 5
