@@ -37,21 +37,32 @@ def alert_key(job_id: str) -> str:
 SUBJECTS = {
     "dead job": "A GIF email failed for good",
     "unconfirmed": "A GIF email may or may not have been delivered",
+    "configuration": "The mail server refuses Work-It's settings",
 }
+# A configuration error is reported again at most this often, however many jobs it fails.
+SETUP_REMEMBER_SECONDS = 3600
 
 
 def raise_red_flag(
     connection: Redis, job_id: str, submission_id: str, error: str, what: str = "dead job"
 ) -> None:
+    remember = SETUP_REMEMBER_SECONDS if what == "configuration" else REMEMBER_SECONDS
+    if not connection.set(alert_key(job_id), "1", nx=True, ex=remember):
+        log.info("red flag for job_id=%s raised already (%s)", job_id, what)
+        return
     log.error("RED FLAG %s job_id=%s submission_id=%s error=%r", what, job_id, submission_id, error)
-    if not connection.set(alert_key(job_id), "1", nx=True, ex=REMEMBER_SECONDS):
-        return  # reported already
     Queue(QUEUE, connection=connection, job_class=AppJob).enqueue_call(
         send_alert_email,
         args=(job_id, submission_id, error, what),
         timeout=JOB_TIMEOUT_SECONDS,
         retry=RETRY,
     )
+
+
+def raise_setup_flag(connection: Redis, cause: str, submission_id: str, error: str) -> None:
+    """One red flag per cause (a refused login, a refused sender), not one per job: the
+    jobs keep retrying with backoff and go out once someone fixes the settings."""
+    raise_red_flag(connection, f"setup:{cause}", submission_id, error, what="configuration")
 
 
 def send_alert_email(job_id: str, submission_id: str, error: str, what: str = "dead job") -> str:

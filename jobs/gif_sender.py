@@ -189,14 +189,17 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
 
     It records the error on the submission, stops retries of permanent failures
     (RQ reads ``retries_left`` right after this returns), and raises the red flag
-    when the job is dead: no retry left.
+    when the job is dead: no retry left. A configuration error (the mail server
+    refuses our login or our sender) is flagged once for its cause instead, however
+    many jobs it fails.
     """
     submission_id = job.args[0]
     submission = submissions.load(connection, submission_id)
     if submission is None or submission.sent:
         job.retries_left = 0  # nothing left to do: a retry would only return at once
         return
-    if failures.is_permanent(exc_value):
+    kind = failures.kind(exc_value)
+    if kind == failures.PERMANENT:
         job.retries_left = 0
     final = not job.should_retry
     error = failures.describe(exc_value)
@@ -211,7 +214,9 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
         final,
         error,
     )
-    if final:
+    if kind == failures.CONFIGURATION:
+        alerts.raise_setup_flag(connection, failures.cause(exc_value), submission_id, error)
+    elif final:
         alerts.raise_red_flag(connection, job.id, submission_id, error)
 
 

@@ -102,11 +102,14 @@ class SmtpSink:
         self.on_accept = None  # called with each message kept, before the 250 goes out
         self.step_delay = 0.0  # answer MAIL FROM and each RCPT TO this late
         self.on_rcpt = None  # called at each RCPT TO, before it is answered
+        self.mail_from_replies: list[str] = []  # replies to give MAIL FROM, one per session
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
         await asyncio.sleep(self.step_delay)
+        if self.mail_from_replies:
+            return self.mail_from_replies.pop(0)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

@@ -115,3 +115,24 @@ def test_retry_max_zero_accepts_and_makes_the_first_failure_final(make_app, smtp
     stored = submissions.load(redis, submission_id)
     assert (stored.status, stored.attempts) == ("failed", 1)
     assert smtp_sink.sent_to(ADA) == []
+
+
+def test_a_refused_sender_is_retried_and_flagged_once_for_all_jobs(
+    app, run_jobs, smtp_sink, redis, caplog
+):
+    """A setup error fails every job alike: retry them all, raise one red flag for the
+    cause (not one per dead job), and deliver once the server takes the sender."""
+    smtp_sink.mail_from_replies = ["550 5.7.1 Sender not allowed"] * 6  # 3 jobs x 2 tries
+    with app.test_request_context():
+        ids = [accept(f"user{n}@example.com", "setup").id for n in range(3)]
+
+    with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
+        run_jobs()
+
+    flags = [r.getMessage() for r in caplog.records if "RED FLAG" in r.getMessage()]
+    assert len(flags) == 1 and "configuration" in flags[0] and "SMTPSenderRefused" in flags[0]
+    assert len(smtp_sink.sent_to(ADMIN)) == 1
+    assert "refuses Work-It's settings" in smtp_sink.sent_to(ADMIN)[0]["Subject"]
+    stored = [submissions.load(redis, i) for i in ids]
+    assert [(s.status, s.attempts) for s in stored] == [("sent", 3)] * 3
+    assert all(s.last_error == "" for s in stored)
