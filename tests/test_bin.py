@@ -65,6 +65,9 @@ def test_bin_redis_starts_a_server_where_a_local_redis_url_points(tmp_path):
     try:
         assert f"on {url[8:-2]}" in proc.stdout.readline()
         wait_for(lambda: answers(url), 30, "the Redis bin/redis started")
+        with Redis.from_url(url) as redis:  # every accepted write is on disk before the reply
+            assert redis.config_get("appendfsync") == {"appendfsync": "always"}
+            assert redis.config_get("appendonly") == {"appendonly": "yes"}
         proc.send_signal(signal.SIGINT)  # Ctrl-C, as honcho passes it on
         assert proc.wait(timeout=30) == 0
         assert not answers(url)

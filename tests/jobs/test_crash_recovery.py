@@ -88,10 +88,11 @@ def test_queued_work_survives_a_redis_restart(app_config, make_app, restartable_
     app = make_app(REDIS_URL=url, MAILER_DELAY_SECONDS=0)
     ids = submit(app, count=10)
 
-    restartable_redis.stop()  # SIGTERM: Redis flushes its append-only file
+    restartable_redis.kill()  # SIGKILL: no clean shutdown, no last flush
     restartable_redis.start()
 
     redis = app.extensions["redis"]
+    assert redis.config_get("appendfsync") == {"appendfsync": "always"}
     assert redis.llen("rq:queue:mailers") == 10
     assert all(status(redis, i) == "queued" for i in ids)
     _drain_with_a_real_worker(app_config, url, smtp_sink, expected=10)
@@ -130,7 +131,7 @@ def test_a_worker_keeps_going_across_a_redis_restart(
         wait_for(lambda: all(status(redis, i) == "sent" for i in first), 30, "first sent")
         wait_for(lambda: idle(redis), 30, "the worker to be idle")
 
-        restartable_redis.stop()
+        restartable_redis.kill()  # SIGKILL, as a crash
         restartable_redis.start()
         second = submit(app, count=3)
 
