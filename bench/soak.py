@@ -1,17 +1,25 @@
-"""Soak: many submissions through the API while workers are killed and mail is dropped.
+"""Soak: many submissions through the API while workers die, mail misbehaves and
+Redis crashes.
 
 2,000 thoughts are POSTed to the real app; 4 real `rq worker` processes (the
-Procfile's command) deliver them while a chaos loop SIGKILLs a random worker,
-work horse included, every few seconds and starts a new one, and the SMTP sink
-hangs up on 10% of messages. The stuck-submission sweep runs every 5 s (by hand,
-as `flask requeue-stuck` would). At the end it reports accepted, emails caught,
-duplicates and losses. The bar: 0 lost, and duplicates only from a kill that
-landed between the SMTP server's "250 OK" and the `sent` flag (see README).
+Procfile's command) deliver them with a 0.2 s mailer, so kills land mid-send.
+Meanwhile a chaos loop SIGKILLs a random worker, work horse included, every few
+seconds and starts a new one (and revives any worker that quit by itself); the
+SMTP sink hangs up at RCPT on 5% of sessions (before the message: retried),
+hangs up on QUIT after accepting 5% of messages (must count as sent), and never
+answers 1% of messages (must be `unconfirmed`, not resent); and Redis is
+SIGKILLed once and restarted on its append-only file. The stuck-submission sweep
+runs on its real interval (every 60 s).
+
+At the end it reports accepted, emails caught, duplicates and losses, and sorts
+each duplicate by the window it came through. The bar: 0 lost, and duplicates
+only from a worker killed between the server's acceptance and the `sent` write.
 
     .venv/bin/python bench/soak.py [--submissions 2000] [--workers 4] [--kill-every 3]
 """
 
 import argparse
+import asyncio
 import collections
 import contextlib
 import logging
@@ -35,32 +43,57 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app, submissions  # noqa: E402
-from bench.servers import redis_server  # noqa: E402
-from jobs.sweeper import requeue_stuck_submissions  # noqa: E402
+from bench.servers import redis_process  # noqa: E402
+from jobs.sweeper import INTERVAL_SECONDS, requeue_stuck_submissions  # noqa: E402
+
+SMTP_TIMEOUT_SECONDS = 2
+DONE = {"sent", "failed", "unconfirmed", "cancelled"}
 
 WORKER_COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
 
 
 class FlakySink:
-    """Accepts mail, but hangs up mid-DATA on a share of messages."""
+    """Keeps every message it accepts, and misbehaves at the three points that matter."""
 
-    def __init__(self, drop_rate: float) -> None:
-        self.drop_rate, self.dropped = drop_rate, 0
-        self.by_submission: collections.Counter[str] = collections.Counter()
+    def __init__(self, rates: dict[str, float]) -> None:
+        self.rates = rates
+        self.faults: collections.Counter[str] = collections.Counter()
+        self.accepted_at: dict[str, list[float]] = collections.defaultdict(list)
 
-    async def handle_DATA(self, server, session, envelope) -> str:
-        if random.random() < self.drop_rate:
-            self.dropped += 1
+    def _roll(self, fault: str) -> bool:
+        if random.random() < self.rates[fault]:
+            self.faults[fault] += 1
+            return True
+        return False
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self._roll("drop at RCPT"):
             server.transport.abort()
             return "421 dropped"
-        headers = BytesHeaderParser().parsebytes(envelope.content)
-        self.by_submission[headers["Message-ID"].strip("<>").split("@")[0]] += 1
+        envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        headers = BytesHeaderParser().parsebytes(envelope.content)
+        submission_id = headers["Message-ID"].strip("<>").split("@")[0]
+        self.accepted_at[submission_id].append(time.monotonic())
+        if self._roll("no answer"):
+            await asyncio.sleep(SMTP_TIMEOUT_SECONDS + 1)
+        session.hang_up_on_quit = self._roll("drop on QUIT")
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope) -> str:
+        if getattr(session, "hang_up_on_quit", False):
+            server.transport.abort()
+        return "221 Bye"
+
+    def copies(self, submission_id: str) -> int:
+        return len(self.accepted_at.get(submission_id, ()))
 
 
 class Workers:
     def __init__(self, env: dict[str, str]) -> None:
-        self.env, self.procs, self.kills = env, [], 0
+        self.env, self.procs, self.killed_at, self.revived = env, [], [], 0
 
     def start(self) -> None:
         self.procs.append(
@@ -82,8 +115,15 @@ class Workers:
             with contextlib.suppress(psutil.NoSuchProcess):  # a horse may finish first
                 proc.kill()
         victim.wait()
-        self.kills += 1
+        self.killed_at.append(time.monotonic())
         self.start()
+
+    def revive(self) -> None:
+        """Start a new worker for each that quit by itself (as a supervisor would)."""
+        for proc in [p for p in self.procs if p.poll() is not None]:
+            self.procs.remove(proc)
+            self.revived += 1
+            self.start()
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -111,8 +151,8 @@ def soak_settings(redis_url: str, smtp_port: int) -> dict:
         {
             "REDIS_URL": redis_url,
             "MAIL_PORT": str(smtp_port),
-            "MAILER_DELAY_SECONDS": "0",
-            "MAIL_TIMEOUT_SECONDS": "2",
+            "MAILER_DELAY_SECONDS": "0.2",
+            "MAIL_TIMEOUT_SECONDS": str(SMTP_TIMEOUT_SECONDS),
             "GIPHY_TIMEOUT_SECONDS": "1",
             "RETRY_BASE_SECONDS": "1",
             "RETRY_MAX": "10",
@@ -127,23 +167,28 @@ def worker_env(settings: dict) -> dict[str, str]:
     return env
 
 
-def drive(app, base_url: str, workers: Workers, args) -> tuple[list[str], float]:
+def drive(app, base_url: str, workers: Workers, redis, args) -> tuple[list[str], float]:
     """Post everything, and keep killing and sweeping until every submission settled."""
     started = last_kill = last_sweep = time.monotonic()
     posting = ThreadPoolExecutor(max_workers=1).submit(post_all, base_url, args.submissions)
+    crashed = False
     while True:
         time.sleep(0.5)
         now = time.monotonic()
+        workers.revive()
         if now - last_kill >= args.kill_every:
             workers.kill_one()
             last_kill = now
-        if now - last_sweep >= 5:
-            with app.app_context():
+        if not crashed and now - started >= args.redis_crash_after:
+            redis.crash_and_restart()
+            crashed = True
+        if now - last_sweep >= INTERVAL_SECONDS:
+            with contextlib.suppress(Exception), app.app_context():
                 requeue_stuck_submissions()
             last_sweep = now
         if posting.done():
             states = settled(app.extensions["redis"], posting.result())
-            if states["sent"] + states["failed"] == len(posting.result()):
+            if sum(states[s] for s in DONE) == len(posting.result()):
                 return posting.result(), now - started
             if now - started > args.max_seconds:
                 print("gave up waiting:", dict(states))
@@ -151,12 +196,14 @@ def drive(app, base_url: str, workers: Workers, args) -> tuple[list[str], float]
 
 
 def run(args) -> None:
-    sink = FlakySink(args.drop_rate)
+    sink = FlakySink(
+        {"drop at RCPT": args.drop_rate, "drop on QUIT": args.quit_rate, "no answer": 0.01}
+    )
     smtp = Controller(sink, hostname="127.0.0.1", port=port_for.select_random())
     smtp.start()
     try:
-        with redis_server() as redis_url:
-            settings = soak_settings(redis_url, smtp.port)
+        with redis_process(appendfsync="always") as redis:
+            settings = soak_settings(redis.url, smtp.port)
             app = create_app(settings)
             workers = Workers(worker_env(settings))
             server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
@@ -164,29 +211,47 @@ def run(args) -> None:
             try:
                 for _ in range(args.workers):
                     workers.start()
-                ids, elapsed = drive(app, f"http://127.0.0.1:{server.server_port}", workers, args)
+                base_url = f"http://127.0.0.1:{server.server_port}"
+                ids, elapsed = drive(app, base_url, workers, redis, args)
             finally:
                 workers.stop()
                 server.shutdown()
             states = settled(app.extensions["redis"], ids)
-            report(ids, sink, states, workers.kills, elapsed, args)
+            report(ids, sink, states, workers, elapsed, args)
     finally:
         smtp.stop()
 
 
-def report(ids, sink, states, kills, elapsed, args) -> None:
-    delivered = [i for i in ids if sink.by_submission[i] >= 1]
-    duplicates = sum(sink.by_submission[i] - 1 for i in delivered)
-    lost = [i for i in ids if sink.by_submission[i] == 0]
+def windows(ids, sink: FlakySink, killed_at: list[float]) -> collections.Counter:
+    """Each extra copy, by the window it came through: a worker killed after the server
+    accepted the first copy, while its run could still be waiting for the answer or
+    writing `sent` (at most the SMTP timeout, and a second), or not."""
+    found: collections.Counter[str] = collections.Counter()
+    reach = SMTP_TIMEOUT_SECONDS + 1.0
+    for i in ids:
+        first, *extra = sorted(sink.accepted_at.get(i, ())) or [0.0]
+        if extra:
+            killed_after = any(first <= k <= first + reach for k in killed_at)
+            found["worker killed after acceptance" if killed_after else "unexplained"] += len(extra)
+    return found
+
+
+def report(ids, sink, states, workers, elapsed, args) -> None:
+    delivered = [i for i in ids if sink.copies(i) >= 1]
+    lost = [i for i in ids if sink.copies(i) == 0]
     print(f"submissions posted:   {args.submissions}")
     print(f"accepted (202):       {len(ids)}")
-    print(f"emails caught:        {sum(sink.by_submission.values())}")
+    print(f"emails caught:        {sum(sink.copies(i) for i in ids)} (and alerts to the admin)")
     print(f"delivered (unique):   {len(delivered)}")
-    print(f"duplicates:           {duplicates}")
+    print(f"duplicates:           {sum(sink.copies(i) - 1 for i in delivered)}")
+    for window, count in sorted(windows(ids, sink, workers.killed_at).items()):
+        print(f"  {window + ':':31s} {count}")
     print(f"lost:                 {len(lost)}")
+    print(f"unconfirmed:          {states['unconfirmed']} (delivered once or not at all)")
     print(f"final states:         {dict(states)}")
-    print(f"workers killed:       {kills}")
-    print(f"connections dropped:  {sink.dropped}")
+    print(f"workers killed:       {len(workers.killed_at)} (and {workers.revived} revived)")
+    print(f"sink faults:          {dict(sink.faults)}")
+    print("redis crashed:        1 (SIGKILL, restarted on its append-only file)")
     print(f"wall time:            {elapsed:.1f} s")
 
 
@@ -195,7 +260,9 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kill-every", type=float, default=3.0)
-    parser.add_argument("--drop-rate", type=float, default=0.10)
+    parser.add_argument("--drop-rate", type=float, default=0.05)
+    parser.add_argument("--quit-rate", type=float, default=0.05)
+    parser.add_argument("--redis-crash-after", type=float, default=20)
     parser.add_argument("--max-seconds", type=float, default=900)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("jobs").setLevel(logging.ERROR)
