@@ -58,12 +58,13 @@ def requeue_stuck_submissions() -> int:
 
 def _sweep(redis, submission: submissions.Submission, stuck_after: int) -> str:
     """What to do with one pending submission; returns what was done."""
-    job_status = _job_status(redis, submission.job_id)
-    if submission.job_id and job_status in {None, JobStatus.CANCELED}:
-        why = "deleted" if job_status is None else "cancelled"
+    job = _job(redis, submission.job_id)
+    status = job.get_status(refresh=False) if job else None
+    if submission.job_id and status in {None, JobStatus.CANCELED}:
+        why = "deleted" if status is None else "cancelled"
         submissions.mark_cancelled(redis, submission.id, f"its job {submission.job_id} was {why}")
         return "cancelled"
-    if submissions.age_seconds(submission.updated_at) < stuck_after or job_status in WAITING:
+    if submissions.age_seconds(submission.updated_at) < stuck_after or _waiting(job, status):
         return "left alone"
     if submission.requeues >= MAX_REQUEUES:
         _give_up(redis, submission)
@@ -77,14 +78,23 @@ def _sweep(redis, submission: submissions.Submission, stuck_after: int) -> str:
     return "requeued"
 
 
-def _job_status(redis, job_id: str) -> JobStatus | None:
+def _job(redis, job_id: str) -> Job | None:
     """None when there is no such job (never enqueued: WORKIT_DELIVERY=now; or deleted)."""
     if not job_id:
         return None
     try:
-        return Job.fetch(job_id, connection=redis).get_status()
+        return Job.fetch(job_id, connection=redis)
     except NoSuchJobError:
         return None
+
+
+def _waiting(job: Job | None, status: JobStatus | None) -> bool:
+    """Really waiting to run. A worker listening on several queues takes a job off its
+    queue (BLPOP) before it marks it started: if it dies in between, the job still
+    says `queued` but sits in no queue, and nothing else would ever run it."""
+    if status == JobStatus.QUEUED:
+        return job.get_position() is not None
+    return status in WAITING
 
 
 def _requeue(redis, submission: submissions.Submission) -> None:

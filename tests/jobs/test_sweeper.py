@@ -127,3 +127,21 @@ def test_the_requeue_is_in_the_submission_s_journey(app, redis):
         ("requeued by the sweeper", f"no job of its own was waiting (old job {old_job.id})"),
         ("enqueued", f"job {new_job_id} on queue mailers"),
     ]
+
+
+def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_enqueued_again(
+    app, redis, run_jobs, smtp_sink
+):
+    """RQ's multi-queue worker pops a job (BLPOP) before it marks it started; a worker
+    killed in between leaves the job `queued` in no queue. The soak found one."""
+    submission_id = submit(app)
+    job_id = submissions.load(redis, submission_id).job_id
+    assert redis.lpop("rq:queue:mailers") == job_id.encode()  # the dying worker's pop
+    assert Job.fetch(job_id, connection=redis).get_status() == "queued"
+    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+
+    assert sweep(app) == 1
+    run_jobs()
+
+    assert len(smtp_sink.messages) == 1
+    assert submissions.load(redis, submission_id).status == "sent"
