@@ -163,21 +163,22 @@ def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, g
 
 
 def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
-    """The message went out and its answer never came: off the pending list, for good
-    (a retry could make a duplicate), with the reason for whoever checks the server."""
-    with redis.pipeline() as pipe:
-        update(pipe, submission_id, status="unconfirmed", last_error=error)
-        pipe.zrem(pending_key(), submission_id)
-        record_event(pipe, submission_id, "unconfirmed", f"not resent: {error}")
-        pipe.execute()
+    """The message went out and its answer never came: final (a retry could make a
+    duplicate), with the reason for whoever checks the server."""
+    _close(redis, submission_id, "unconfirmed", error, f"not resent: {error}")
 
 
 def mark_cancelled(redis: Redis, submission_id: str, why: str) -> None:
-    """A person cancelled or deleted its job: final, and off the pending list."""
+    """A person cancelled or deleted its job: final."""
+    _close(redis, submission_id, "cancelled", why, why)
+
+
+def _close(redis: Redis, submission_id: str, status: str, why: str, detail: str) -> None:
+    """A final status other than sent or failed: with its reason, off the pending list."""
     with redis.pipeline() as pipe:
-        update(pipe, submission_id, status="cancelled", last_error=why)
+        update(pipe, submission_id, status=status, last_error=why)
         pipe.zrem(pending_key(), submission_id)
-        record_event(pipe, submission_id, "cancelled", why)
+        record_event(pipe, submission_id, status, detail)
         pipe.execute()
 
 
@@ -191,13 +192,7 @@ def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: boo
     """
     status = "failed" if final else "queued"
     outcome = "gave up, no retry left" if final else "a retry is coming"
-    entry = json.dumps(
-        {
-            "at": now(),
-            "event": "attempt failed",
-            "detail": f"attempt {{attempt}} failed ({outcome}): {error}",
-        }
-    )
+    entry = _event("attempt failed", f"attempt {{attempt}} failed ({outcome}): {error}")
     keys = (key(submission_id), pending_key(), journey_key(submission_id))
     args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS)
     return bool(redis.eval(_FAIL_UNLESS_SENT, len(keys), *keys, *args))
@@ -223,8 +218,7 @@ def record_event(
     The journey is shown to anyone with the link: put no address in ``detail`` (a mail
     server's error can quote one; app/api.py masks it on the way out).
     """
-    entry = json.dumps({"at": at or now(), "event": event, "detail": detail})
-    pipe.rpush(journey_key(submission_id), entry)
+    pipe.rpush(journey_key(submission_id), _event(event, detail, at))
     pipe.ltrim(journey_key(submission_id), -JOURNEY_MAX_EVENTS, -1)
 
 
@@ -240,9 +234,14 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 
 def _record_attempt_event(pipe: Pipeline, submission_id: str, event: str, detail: str) -> None:
     """Like record_event, with the first ``{attempt}`` in ``detail`` set to the stored count."""
-    entry = json.dumps({"at": now(), "event": event, "detail": detail})
+    entry = _event(event, detail)
     keys = (key(submission_id), journey_key(submission_id))
     pipe.eval(_PUSH_WITH_ATTEMPT, len(keys), *keys, entry, JOURNEY_MAX_EVENTS)
+
+
+def _event(event: str, detail: str, at: str = "") -> str:
+    """One journey entry, as stored."""
+    return json.dumps({"at": at or now(), "event": event, "detail": detail})
 
 
 def journey(redis: Redis, submission_id: str) -> list[dict[str, str]]:

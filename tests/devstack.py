@@ -228,6 +228,14 @@ class DevStack:
         self.others.clear()
 
 
+def redis_answers(url: str) -> bool:
+    try:
+        with Redis.from_url(url, socket_connect_timeout=1) as redis:
+            return redis.ping()
+    except Exception:
+        return False
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:

@@ -7,9 +7,9 @@ import sys
 
 import port_for
 from redis import Redis
-from redis.exceptions import RedisError
 
 from tests.conftest import ROOT
+from tests.devstack import redis_answers
 from tests.polling import wait_for
 
 
@@ -44,13 +44,6 @@ def test_wait_for_redis_returns_at_once_when_redis_answers(redis_url):
     assert result.returncode == 0
 
 
-def answers(url: str) -> bool:
-    try:
-        return Redis.from_url(url, socket_connect_timeout=1).ping()
-    except RedisError:
-        return False
-
-
 def test_bin_redis_starts_a_server_where_a_local_redis_url_points(tmp_path):
     """A REDIS_URL on this machine that nothing answers yet (a .env copied from
     .env.example, once uncommented) gets a server there, with its data in var/redis."""
@@ -64,13 +57,13 @@ def test_bin_redis_starts_a_server_where_a_local_redis_url_points(tmp_path):
     )
     try:
         assert f"on {url[8:-2]}" in proc.stdout.readline()
-        wait_for(lambda: answers(url), 30, "the Redis bin/redis started")
+        wait_for(lambda: redis_answers(url), 30, "the Redis bin/redis started")
         with Redis.from_url(url) as redis:  # every accepted write is on disk before the reply
             assert redis.config_get("appendfsync") == {"appendfsync": "always"}
             assert redis.config_get("appendonly") == {"appendonly": "yes"}
         proc.send_signal(signal.SIGINT)  # Ctrl-C, as honcho passes it on
         assert proc.wait(timeout=30) == 0
-        assert not answers(url)
+        assert not redis_answers(url)
         assert (tmp_path / "var" / "redis").is_dir()
     finally:
         proc.kill()

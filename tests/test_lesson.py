@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.devstack import ROOT, DevStack, Process
+from tests.devstack import ROOT, DevStack, Process, redis_answers
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
@@ -128,14 +128,4 @@ def test_the_lesson_runs_as_written_and_ctrl_c_stops_everything(dev_stack):
 
     redis_url = dev_stack.redis_url
     assert dev_stack.stop_dev() == [], "make dev left processes running after Ctrl-C"
-    assert dev_stack.workers() == 0 and not answers_redis(redis_url)
-
-
-def answers_redis(url: str) -> bool:
-    from redis import Redis
-    from redis.exceptions import RedisError
-
-    try:
-        return Redis.from_url(url, socket_connect_timeout=1).ping()
-    except RedisError:
-        return False
+    assert dev_stack.workers() == 0 and not redis_answers(redis_url)
