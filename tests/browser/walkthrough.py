@@ -127,8 +127,14 @@ def requeue_dead_job(page: Page, stack: DevStack, shots: Shots) -> None:
     with page.expect_response(lambda r: r.url.endswith("/requeue")) as requeued:
         requeue.click()
     assert requeued.value.ok
-    page.goto(submission_page)
-    expect(page.locator("#status")).to_have_text("sent", timeout=SEND_SECONDS * 1000)
+
+    def sent() -> bool:
+        """A `failed` page stops polling (its job is done), so look again, as a person
+        would, until the requeued job has run."""
+        page.goto(submission_page)
+        return page.locator("#status").inner_text() == "sent"
+
+    wait_for(sent, SEND_SECONDS, "the requeued job to send", interval=0.5)
     assert caught(stack, "dead@example.test") == 1
 
 
