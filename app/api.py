@@ -80,6 +80,7 @@ def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, A
     return {
         "id": submission.id,
         "status": submission.status,
+        "job_id": submission.job_id or None,
         "created_at": submission.created_at,
         "updated_at": submission.updated_at,
         "sent_at": submission.sent_at or None,

@@ -90,8 +90,13 @@ class LessonRun:
         if expected is not None:
             want = self.stack.localize(expected.body)
             assert matches(want, result.stdout), (
-                f"{block.where} printed:\n{result.stdout}\nbut the lesson shows:\n{want}"
+                f"{block.where} printed:\n{result.stdout}\nbut the lesson shows:\n{want}\n"
+                f"The make dev terminal's last lines:\n{self.dev_tail()}"
             )
+
+    def dev_tail(self, count: int = 80) -> str:
+        terminal = self.stack.running("make dev")
+        return "\n".join(terminal.lines[-count:]) if terminal else "(make dev is not running)"
 
     def keep_running(self, block: Block, expected: Block | None) -> None:
         proc = self.stack.start(block.body.strip())

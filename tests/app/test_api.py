@@ -18,10 +18,11 @@ def test_post_answers_202_with_id_status_and_url(client, redis):
     assert redis.llen("rq:queue:mailers") == 1
 
 
-def test_get_reports_status_timestamps_attempts_and_gif(client, run_jobs):
+def test_get_reports_status_timestamps_attempts_and_gif(client, redis, run_jobs):
     submission_id = post(client, {"email": "ada@example.com", "thought": "Tea"}).get_json()["id"]
     before = client.get(f"/api/thoughts/{submission_id}").get_json()
     assert (before["status"], before["attempts"], before["gif"]) == ("queued", 0, None)
+    assert redis.exists(f"rq:job:{before['job_id']}")  # the id RQ knows the job by
 
     run_jobs()
 
