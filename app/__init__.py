@@ -38,10 +38,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     configure_logging()
 
-    from app import api, dashboard, views
+    from app import api, dashboard, health, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
     dashboard.init_app(app)
     errors.init_app(app)
