@@ -38,7 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     configure_logging()
 
-    from app import api, dashboard, health, views
+    from app import api, dashboard, doctor, health, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
@@ -47,6 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     errors.init_app(app)
     app.cli.add_command(requeue_stuck_command)
+    app.cli.add_command(doctor.doctor_command)
     return app
 
 

@@ -2,21 +2,11 @@
 
 import port_for
 import pytest
-from rq import Queue, Worker
-from rq.cron import CronScheduler
+from rq import Queue
 from rq.scheduler import RQScheduler
 
 from app.limits import limiter
-from jobs import MAILERS, QUEUES
-
-
-@pytest.fixture
-def worker(redis):
-    """An RQ worker registered as a live one is (its heartbeat key), without its loop."""
-    worker = Worker([Queue(name, connection=redis) for name in QUEUES], connection=redis)
-    worker.register_birth()
-    yield worker
-    worker.register_death()
+from jobs import MAILERS
 
 
 @pytest.fixture
@@ -32,7 +22,7 @@ def default_limit(make_app):
         limiter.limit_manager.set_default_limits(saved)
 
 
-def test_healthy_with_redis_and_a_live_worker(client, redis, worker):
+def test_healthy_with_redis_and_a_live_worker(client, redis, registered_worker):
     Queue(MAILERS, connection=redis).enqueue("os.getcwd")
 
     response = client.get("/healthz")
@@ -59,8 +49,8 @@ def test_no_worker_is_503_with_a_reason(client, redis):
     assert body["reason"] == "No RQ worker is running: thoughts would be queued but never sent."
 
 
-def test_a_worker_whose_heartbeat_expired_is_not_live(client, redis, worker):
-    redis.delete(worker.key)  # what its TTL does once a killed worker stops renewing it
+def test_a_worker_whose_heartbeat_expired_is_not_live(client, redis, registered_worker):
+    redis.delete(registered_worker.key)  # what its TTL does once a killed worker stops renewing it
 
     assert client.get("/healthz").status_code == 503
 
@@ -84,11 +74,10 @@ def test_redis_down_is_503_not_500(default_limit):
     }
 
 
-def test_the_schedulers_are_seen_while_they_hold_their_records(client, redis, worker):
-    scheduler = RQScheduler(list(QUEUES), connection=redis)
-    assert scheduler.acquire_locks() == set(QUEUES)
-    cron = CronScheduler(connection=redis)
-    cron.register_birth()
+def test_the_schedulers_are_seen_while_they_hold_their_records(
+    client, redis, registered_worker, schedulers
+):
+    scheduler, cron = schedulers
 
     body = client.get("/healthz").get_json()
     assert (body["scheduler"], body["cron"]) == (True, 1)
@@ -99,13 +88,13 @@ def test_the_schedulers_are_seen_while_they_hold_their_records(client, redis, wo
     assert (body["scheduler"], body["cron"]) == (False, 0)
 
 
-def test_one_queue_without_a_scheduler_is_not_a_live_scheduler(client, redis, worker):
+def test_one_queue_without_a_scheduler_is_not_a_live_scheduler(client, redis, registered_worker):
     RQScheduler([MAILERS, "default"], connection=redis).acquire_locks()
 
     assert client.get("/healthz").get_json()["scheduler"] is False
 
 
-def test_never_rate_limited_and_needs_no_password(default_limit, redis, worker):
+def test_never_rate_limited_and_needs_no_password(default_limit, redis, registered_worker):
     app = default_limit("2 per minute", DASHBOARD_PASSWORD="s3cret")
     client = app.test_client()
 
