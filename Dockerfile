@@ -1,4 +1,6 @@
 # One image for every Work-It service (web, worker, scheduler, mailcatcher).
+# It installs requirements.lock only, what the app runs on: no pytest, ruff or
+# playwright (those are in requirements-dev.lock, for make install).
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -9,4 +11,5 @@ RUN pip install --no-cache-dir --no-deps -e .
 RUN useradd --create-home workit && mkdir -p var && chown workit var
 USER workit
 EXPOSE 5000 1025 1080
-CMD ["flask", "--app", "app", "run", "--host", "0.0.0.0", "--port", "5000"]
+# The web service's command in docker-compose.yml (which says why these settings).
+CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "app:create_app()"]

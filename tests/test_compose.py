@@ -1,40 +1,245 @@
-"""docker-compose.yml cannot run here (no Docker engine), so check it against the code."""
+"""docker-compose.yml, the Dockerfile and the locks, checked against the code.
 
+No Docker engine runs here, so the files are parsed; what can run without one
+does: the web service's gunicorn command and its healthcheck, against the test Redis.
+"""
+
+import importlib.metadata
+import re
 import shlex
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import port_for
+import pytest
 import yaml
+from gunicorn.config import Config as GunicornConfig
 from honcho.environ import parse_procfile
+from packaging.requirements import Requirement
+from rq import Queue, Worker
 
 from app import config
+from jobs import QUEUES
+from tests.conftest import process_env
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
 PROCFILE = parse_procfile((ROOT / "Procfile").read_text()).processes
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+PYPROJECT = (ROOT / "pyproject.toml").read_text()
+DEV_TOOLS = {"pytest", "ruff", "playwright", "responses", "port-for", "websocket-client"}
+
+
+def shell_words(command: list[str] | str) -> list[str]:
+    """The words a command runs: `sh -c '...'` unwrapped, `a && exec b` reduced to b."""
+    if isinstance(command, list) and command[:2] == ["sh", "-c"]:
+        command = command[2]
+    if isinstance(command, str):
+        command = shlex.split(command.split("&&")[-1])
+    return [word for word in command if word != "exec"]
+
+
+def pinned(lock: str) -> dict[str, str]:
+    """name -> version of each pin in a lock file (names normalised as pip does)."""
+    pins = {}
+    for line in (ROOT / lock).read_text().splitlines():
+        if line and not line.startswith(("#", "-r")):
+            name, version = line.split("==")
+            pins[normalise(name)] = version
+    return pins
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_compose_runs_every_procfile_process():
-    assert set(PROCFILE) <= set(COMPOSE["services"])
+    assert set(PROCFILE) <= set(SERVICES)
 
 
 def test_compose_sets_only_settings_the_app_reads():
-    for name, service in COMPOSE["services"].items():
+    for name, service in SERVICES.items():
         assert set(service.get("environment", {})) <= set(config.SETTINGS), name
 
 
 def test_published_ports_are_bound_to_loopback():
-    for service in COMPOSE["services"].values():
+    for service in SERVICES.values():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), port
 
 
-def test_compose_worker_uses_the_procfile_worker_classes_and_queues():
-    procfile_args = shlex.split(PROCFILE["worker"].split("&&", 1)[1])
-    compose_args = COMPOSE["services"]["worker"]["command"]
-    for flag in ("--worker-class", "--job-class"):
-        assert (
-            compose_args[compose_args.index(flag) + 1]
-            == procfile_args[procfile_args.index(flag) + 1]
-        )
-    assert compose_args[-3:] == procfile_args[-3:] == ["mailers", "default", "maintenance"]
-    assert "--with-scheduler" in compose_args and "--with-scheduler" in procfile_args
+# -- web: gunicorn -----------------------------------------------------------------
+
+
+def test_web_runs_the_app_factory_under_gunicorn_not_the_dev_server():
+    command = SERVICES["web"]["command"]
+    args = GunicornConfig().parser().parse_args(command[1:])  # gunicorn's own flags
+    assert command[0] == "gunicorn"
+    assert args.args == ["app:create_app()"]
+    assert args.worker_class in {"sync", "gthread"} and args.workers >= 1
+    for name, service in SERVICES.items():
+        assert "flask" not in shell_words(service.get("command", [])), name
+
+
+def test_the_image_runs_the_web_command_by_default():
+    cmd = re.search(r"^CMD (.+)$", DOCKERFILE, re.MULTILINE).group(1)
+    assert yaml.safe_load(cmd) == SERVICES["web"]["command"]
+
+
+@pytest.fixture
+def gunicorn(app_config, redis):
+    """The web service's own command line on a free local port; yields the base URL."""
+    port = port_for.select_random()
+    command = [Path(sys.executable).parent / "gunicorn", *SERVICES["web"]["command"][1:]]
+    command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*command, "--no-control-socket"], cwd=ROOT, env=process_env(app_config)
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url), 30, "gunicorn to answer")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url + "/healthz", timeout=2)
+    except urllib.error.HTTPError:
+        return True  # a 503 is an answer
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def registered_worker(redis) -> Worker:
+    worker = Worker([Queue(name, connection=redis) for name in QUEUES], connection=redis)
+    worker.register_birth()
+    return worker
+
+
+def run_healthcheck(url: str) -> int:
+    """The web service's healthcheck, pointed at ``url`` instead of the container's port."""
+    test = SERVICES["web"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    code = test[3].replace("http://127.0.0.1:5000", url)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode
+
+
+def test_web_healthcheck_passes_only_with_a_live_worker(gunicorn, registered_worker, redis):
+    assert run_healthcheck(gunicorn) == 0
+
+    registered_worker.register_death()
+
+    assert run_healthcheck(gunicorn) == 1
+
+
+# -- the image and the locks ---------------------------------------------------------
+
+
+def test_the_image_installs_the_runtime_lock_only():
+    installs = [line for line in DOCKERFILE.splitlines() if "pip install" in line]
+    assert installs == [
+        "RUN pip install --no-cache-dir -r requirements.lock",
+        "RUN pip install --no-cache-dir --no-deps -e .",
+    ]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for path in (".env", ".venv/", "var/", "tests/", "requirements-dev.lock"):
+        assert path in ignored, path
+
+
+def test_the_runtime_lock_has_no_test_or_lint_tools():
+    runtime, dev = pinned("requirements.lock"), pinned("requirements-dev.lock")
+    assert not {name for name in runtime if name in DEV_TOOLS or name.startswith("pytest")}
+    assert DEV_TOOLS <= set(dev)
+    assert not set(runtime) & set(dev)
+    assert (ROOT / "requirements-dev.lock").read_text().count("-r requirements.lock\n") == 1
+
+
+def dependencies(section: str) -> list[Requirement]:
+    block = re.search(rf"^{section} = \[\n(.*?)^\]", PYPROJECT, re.MULTILINE | re.DOTALL)
+    return [Requirement(item) for item in re.findall(r'^\s+"([^"]+)"', block.group(1), re.M)]
+
+
+def test_every_runtime_dependency_and_theirs_is_in_the_runtime_lock():
+    """Walked through the installed packages' own metadata: nothing the app needs at
+    run time may be pinned only in the dev lock, or the image would miss it."""
+    runtime = pinned("requirements.lock")
+    todo, seen = [req.name for req in dependencies("dependencies")], set()
+    while todo:
+        name = normalise(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in importlib.metadata.requires(name) or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    assert seen - {"setuptools"} <= set(runtime)  # setuptools ships with the base image
+    assert {"gunicorn", "psutil", "setproctitle"} <= seen
+
+
+def test_every_test_dependency_is_in_the_dev_lock():
+    dev = pinned("requirements-dev.lock")
+    assert {normalise(req.name) for req in dependencies("test")} <= set(dev)
+
+
+def test_the_venv_runs_the_pinned_versions():
+    for name, version in {**pinned("requirements.lock"), **pinned("requirements-dev.lock")}.items():
+        assert importlib.metadata.version(name) == version, name
+
+
+# -- redis -----------------------------------------------------------------------
+
+
+def test_redis_keeps_an_fsynced_append_only_file_on_a_named_volume():
+    redis = SERVICES["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--appendfsync always" in command
+    volume, target = redis["volumes"][0].split(":")
+    assert target == "/data" and volume in COMPOSE["volumes"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_the_app_services_wait_for_a_healthy_redis():
+    for name in ("web", "worker", "scheduler"):
+        assert SERVICES[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+# -- worker and scheduler: the Procfile's lines ------------------------------------------
+
+
+def module_and_queues(words: list[str]) -> tuple[str, list[str]]:
+    """`python -m MODULE ... QUEUE...`: the module and the trailing queue names."""
+    queues = []
+    for word in reversed(words):
+        if word.startswith("-") or "$" in word or "{" in word or word.isdigit():
+            break
+        queues.insert(0, word)
+    return words[words.index("-m") + 1], queues
+
+
+def test_compose_worker_runs_the_procfile_worker_pool_and_queues():
+    compose = shell_words(SERVICES["worker"]["command"])
+    procfile = shell_words(PROCFILE["worker"])
+    assert module_and_queues(compose) == module_and_queues(procfile)
+    assert module_and_queues(compose) == ("jobs.pool", ["mailers", "default", "maintenance"])
+    assert "REDIS_URL" in compose[compose.index("--url") + 1]
+    assert compose[compose.index("--workers") + 1] == procfile[procfile.index("--workers") + 1]
+    assert "REDIS_URL" in SERVICES["worker"]["environment"]
+
+
+def test_compose_scheduler_runs_the_procfile_cron_config():
+    compose = shell_words(SERVICES["scheduler"]["command"])
+    procfile = shell_words(PROCFILE["scheduler"])
+    assert compose[:2] == procfile[:2] == ["rq", "cron"]
+    assert compose[-1] == procfile[-1] == "jobs.cron"
+    assert "REDIS_URL" in compose[compose.index("--url") + 1]
