@@ -1,0 +1,45 @@
+"""bench/handoff.py runs to the end (--quick), and its checks catch wrong figures."""
+
+import subprocess
+import sys
+
+from bench import handoff
+from tests.test_compose import SERVICES
+
+OK_RUN = {"n": 2, "seconds": 1.0, "latencies": [0.001, 0.002]}
+
+
+def test_quick_run_completes_with_both_pages_and_no_problem():
+    result = subprocess.run(
+        [sys.executable, "bench/handoff.py", "--quick"],
+        cwd=handoff.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    bare = next(line for line in lines if "GET /bench/bare" in line)
+    post = next(line for line in lines if "POST /api/thoughts" in line)
+    assert bare.split()[:2] == post.split()[:2] == ["gthread", "2x8"]
+    assert "PROBLEM" not in result.stdout
+
+
+def test_the_bench_serves_the_compose_web_command():
+    command = handoff.gunicorn_command(None, 8000)
+    compose = SERVICES["web"]["command"]
+    assert command[1 : len(compose) - 1] == compose[1:-1]
+    assert handoff.describe(command) == "gthread 2x8"
+    assert handoff.describe(handoff.gunicorn_command("sync:5", 8000)) == "sync 5x1"
+
+
+def test_error_statuses_and_posts_without_a_job_are_problems():
+    result = {
+        "name": "sync 5x1",
+        handoff.BARE: [{**OK_RUN, "statuses": {200: 2}}],
+        handoff.POST: [{**OK_RUN, "statuses": {202: 1, 429: 1}}],
+    }
+    assert handoff.problems(result, queued=1) == [
+        "sync 5x1 POST /api/thoughts: statuses {202: 1, 429: 1}"
+    ]
+    assert handoff.problems(result, queued=0)[-1] == "sync 5x1: 1 POSTs accepted, 0 jobs queued"
