@@ -10,7 +10,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 WEB_PORT              ?= 5000
 MAILCATCHER_HTTP_PORT ?= 1080
 MAILCATCHER_SMTP_PORT ?= 1025
-export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT
+# Worker processes in make dev's pool (jobs/pool.py); make worker starts one more.
+WORKERS               ?= 2
+export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT WORKERS
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test worker lint format bench screenshots clean
@@ -31,7 +33,7 @@ $(STAMP): requirements.lock requirements-dev.lock requirements-client.lock pypro
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the web app (Ctrl-C stops all)
+dev: $(STAMP) ## run Redis, the mail catcher, a pool of workers, the scheduler and the web app (Ctrl-C stops all)
 	@mkdir -p var
 	@echo ""
 	@echo "  Work-It        http://127.0.0.1:$(WEB_PORT)"
@@ -41,7 +43,8 @@ dev: $(STAMP) ## run Redis, the mail catcher, a worker, the scheduler and the we
 	@echo ""
 	@$(BIN)/honcho start || [ $$? -eq 130 ]  # 130: stopped by Ctrl-C, as intended
 
-worker: $(STAMP) ## run one more RQ worker against the same Redis (the Procfile's worker line)
+worker: WORKERS = 1
+worker: $(STAMP) ## run one more worker against the same Redis (make worker WORKERS=3: three more)
 	@exec $(BIN)/honcho start worker
 
 test: $(STAMP) ## run every test (browser tests included)

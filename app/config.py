@@ -32,12 +32,18 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "MAIL_PASSWORD": (str, None),
     "MAIL_DEFAULT_SENDER": (str, "Work-It <gifs@work-it.localhost>"),
     "MAIL_TIMEOUT_SECONDS": (float, 10.0),
+    # A worker keeps its SMTP connection for the next email this long (0: one per email).
+    "MAIL_KEEPALIVE_SECONDS": (float, 30.0),
     "GIPHY_API_KEY": (str, ""),
     "GIPHY_API_URL": (str, "https://api.giphy.com"),
     "GIPHY_TIMEOUT_SECONDS": (float, 3.0),
     # Retries back off exponentially from this base (5 s: about 21 minutes over 8 tries).
     "RETRY_BASE_SECONDS": (float, 5.0),
     "RETRY_MAX": (int, 8),
+    # A worker process retires (the pool starts a fresh one) after this many jobs,
+    # or as soon as a job leaves it using more memory than this.
+    "WORKER_MAX_JOBS": (int, 10000),
+    "WORKER_MAX_MEMORY_MB": (int, 300),
     # Receives one red-flag email per dead job (empty: log line only).
     "ADMIN_EMAIL": (str, "admin@work-it.localhost"),
     # Throttling instead of job uniqueness (Flask-Limiter strings, kept in Redis).

@@ -1,13 +1,16 @@
-"""How a worker gives jobs the Flask app they need (Flask-Mail reads its config).
+"""Worker classes that give jobs the Flask app they need (Flask-Mail reads its config).
 
-Start a worker with rq's own CLI, as the Procfile does:
+The default, started by the Procfile through jobs/pool.py, is AppSimpleWorker: a
+pool of them, each running its jobs in its own long-lived process. AppWorker is
+the forking kind, for ``rq worker``:
 
     rq worker --worker-class jobs.worker.AppWorker --job-class jobs.worker.AppJob \
         --with-scheduler mailers default maintenance
 
 A stock ``rq worker`` forks a child per job; if each child built the app and
 imported Flask-Mail anew, a worker would send a few emails a second. AppWorker
-builds the app once in the parent, so every forked child inherits it ready-made.
+builds the app once in the parent, so every forked child inherits it ready-made;
+the fork still costs about 17 ms of CPU per job (docs/benchmarks.md).
 """
 
 import contextlib
@@ -15,8 +18,9 @@ import gc
 import importlib
 import os
 
+import psutil
 from flask import Flask, has_app_context
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.job import Job
 
 _app: Flask | None = None
@@ -48,17 +52,57 @@ class AppJob(Job):
             return super().perform()
 
 
+def prepare_app() -> Flask:
+    """Build the app, import the job modules and compile the email templates, once."""
+    app = get_app()
+    for module in PRELOAD:
+        importlib.import_module(module)
+    for template in WARM_TEMPLATES:
+        app.jinja_env.get_template(template)
+    # Move what exists now out of the GC's reach, so collections in forked children
+    # do not write to (and so copy) every page shared with their parent.
+    gc.freeze()
+    return app
+
+
+class AppSimpleWorker(SimpleWorker):
+    """Runs each job in this process: no fork, so a job costs its own CPU and little
+    more. A job that kills the process (SIGKILL, out of memory, a segfault) takes only
+    this worker down; jobs/pool.py fails that job at once and starts a fresh worker.
+
+    A long-lived process must not grow without bound: it retires after
+    WORKER_MAX_JOBS jobs, or after any job that leaves it above WORKER_MAX_MEMORY_MB,
+    and the pool replaces it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = prepare_app().config
+        self.max_jobs = config["WORKER_MAX_JOBS"]
+        self.max_memory_bytes = config["WORKER_MAX_MEMORY_MB"] * 1024 * 1024
+        self.jobs_done = 0
+
+    def execute_job(self, job: Job, queue) -> None:
+        super().execute_job(job, queue)
+        self.jobs_done += 1
+        reason = self.reason_to_retire()
+        if reason:
+            self.log.info("Worker %s: retiring after this job: %s", self.name, reason)
+            self._stop_requested = True  # RQ's loop stops before taking another job
+
+    def reason_to_retire(self) -> str | None:
+        if self.jobs_done >= self.max_jobs:
+            return f"{self.jobs_done} jobs done"
+        rss = psutil.Process().memory_info().rss
+        if rss > self.max_memory_bytes:
+            return f"using {rss // 2**20} MB, over {self.max_memory_bytes // 2**20} MB"
+        return None
+
+
 class AppWorker(Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        app = get_app()
-        for module in PRELOAD:
-            importlib.import_module(module)
-        for template in WARM_TEMPLATES:
-            app.jinja_env.get_template(template)
-        # Move what exists now out of the GC's reach, so collections in the horses
-        # do not write to (and so copy) every page shared with this parent.
-        gc.freeze()
+        prepare_app()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
         """RQ fails a job whose horse died (SIGKILL, out of memory, a segfault) without

@@ -103,10 +103,13 @@ class SmtpSink:
         self.step_delay = 0.0  # answer MAIL FROM and each RCPT TO this late
         self.on_rcpt = None  # called at each RCPT TO, before it is answered
         self.mail_from_replies: list[str] = []  # replies to give MAIL FROM, one per session
+        self.connections: list = []  # the transport of each connection that sent MAIL FROM
         self._arrived = threading.Condition()
         self._controller: Controller | None = None
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if server.transport not in self.connections:
+            self.connections.append(server.transport)
         await asyncio.sleep(self.step_delay)
         if self.mail_from_replies:
             return self.mail_from_replies.pop(0)
@@ -141,6 +144,11 @@ class SmtpSink:
         if self.hang_up_on_quit:
             server.transport.abort()
         return "221 Bye"
+
+    def hang_up_all(self) -> None:
+        """Close every open connection, as a server does to idle clients."""
+        for transport in self.connections:
+            self._controller.loop.call_soon_threadsafe(transport.abort)
 
     def start(self) -> None:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -290,53 +298,67 @@ def run_jobs(app, redis):
 
 
 class WorkerProcesses:
-    """Real `rq worker` processes, started with the Procfile's own command line."""
+    """Real worker processes, started with the Procfile's own command line: a pool
+    (jobs/pool.py) of WORKERS non-forking workers, one by default here. ``command``
+    starts another kind, such as RQ's forking worker."""
 
     COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
+    FORKING = (
+        "exec rq worker --url $REDIS_URL --worker-class jobs.worker.AppWorker"
+        " --job-class jobs.worker.AppJob --with-scheduler mailers default maintenance"
+    )
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+    def __init__(self, env: dict[str, str], command: str = COMMAND) -> None:
+        self.env = {"WORKERS": "1", **env}
+        self.command = command
         self.redis = Redis.from_url(env["REDIS_URL"])
         self.procs: list[subprocess.Popen] = []
 
     def start(self, count: int = 1, timeout: float = 60) -> None:
-        names = {w.name for w in Worker.all(connection=self.redis)}
+        """Start ``count`` more (pools), and wait until each one's workers registered."""
+        names = self.names()
         for _ in range(count):
             self.procs.append(
                 subprocess.Popen(
-                    self.COMMAND, shell=True, cwd=ROOT, env=self.env, start_new_session=True
+                    self.command, shell=True, cwd=ROOT, env=self.env, start_new_session=True
                 )
             )
-        wait_for(
-            lambda: len({w.name for w in Worker.all(connection=self.redis)} - names) >= count,
-            timeout,
-            "workers did not register",
-        )
+        wanted = count * int(self.env["WORKERS"])
+        wait_for(lambda: len(self.names() - names) >= wanted, timeout, "workers to register")
+
+    def names(self) -> set[str]:
+        return {w.name for w in Worker.all(connection=self.redis)}
 
     def alive(self) -> list[subprocess.Popen]:
         return [p for p in self.procs if p.poll() is None]
 
     def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
-        """Kill worker ``index`` and its work horse at once, as a crashing machine would.
-        (RQ puts each horse in a session of its own, so a process-group kill misses it.)"""
+        """Kill ``index`` and every process under it at once, as a crashing machine would.
+        (RQ puts a forked work horse in a session of its own: a group kill misses it.)"""
         worker = psutil.Process(self.procs[index].pid)
         for proc in [*worker.children(recursive=True), worker]:
             with contextlib.suppress(psutil.NoSuchProcess):  # a horse may finish first
                 proc.send_signal(sig)
         self.procs[index].wait(timeout=30)
 
-    def horse(self, index: int, timeout: float = 30) -> psutil.Process:
-        """Worker ``index``'s work horse: the child RQ forked for the job, which it
-        puts in a process group of its own (the scheduler child stays in the worker's)."""
+    def job_process(self, index: int, timeout: float = 30) -> psutil.Process:
+        """The process running a job under ``index``: the pool's worker process that is
+        busy, or the work horse a forking worker forked (in a process group of its own)."""
+
+        def busy(child: psutil.Process) -> bool:
+            title = " ".join(child.cmdline())
+            if title.startswith("rq:worker:"):
+                return "Processing" in title
+            return os.getpgid(child.pid) == child.pid
 
         def find() -> psutil.Process | None:
             for child in psutil.Process(self.procs[index].pid).children(recursive=True):
                 with contextlib.suppress(psutil.NoSuchProcess):
-                    if os.getpgid(child.pid) == child.pid:
+                    if busy(child):
                         return child
             return None
 
-        return wait_for(find, timeout, "a work horse")
+        return wait_for(find, timeout, "a process running the job")
 
     def stop_all(self) -> None:
         for proc in self.alive():

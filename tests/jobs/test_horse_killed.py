@@ -1,14 +1,19 @@
-"""A work horse that dies (SIGKILL, out of memory, a segfault) is a failed attempt
-like any other: recorded, retried while retries are left, and on the last one the
-job is dead and raises its red flag. RQ alone skips the job's failure callback."""
+"""A process that dies running a job (SIGKILL, out of memory, a segfault) is a failed
+attempt like any other: recorded, retried while retries are left, and on the last one
+the job is dead and raises its red flag. Both ways of running workers: the default
+pool of non-forking workers (jobs/pool.py, which fails the dead worker's job within a
+second and starts a new worker), and RQ's forking worker (whose horse dies; RQ alone
+would skip the job's failure callback)."""
 
 import signal
 
 import pytest
+from rq import Worker
 from rq.registry import FailedJobRegistry
 
 from app import submissions
 from app.thoughts import accept
+from tests.conftest import WorkerProcesses, process_env
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
@@ -23,15 +28,25 @@ def app_config(app_config):
     return {**app_config, "RETRY_MAX": 0, "MAILER_DELAY_SECONDS": 3}
 
 
-def test_a_horse_killed_on_the_last_attempt_fails_the_job_and_raises_the_red_flag(
-    app, rq_workers, smtp_sink, redis
+@pytest.fixture(params=["pool", "forking"])
+def workers(request, app_config, redis):
+    command = WorkerProcesses.COMMAND if request.param == "pool" else WorkerProcesses.FORKING
+    workers = WorkerProcesses(process_env(app_config), command)
+    try:
+        yield workers
+    finally:
+        workers.stop_all()
+
+
+def test_a_job_process_killed_on_the_last_attempt_fails_the_job_and_raises_the_red_flag(
+    app, workers, smtp_sink, redis
 ):
-    rq_workers.start(1)
+    workers.start(1)
     with app.test_request_context():
         submission_id = accept(ADA, "do not die on me").id
     wait_for(lambda: submissions.load(redis, submission_id).status == "sending", 30, "sending")
 
-    rq_workers.horse(0).send_signal(signal.SIGKILL)
+    workers.job_process(0).send_signal(signal.SIGKILL)
 
     wait_for(lambda: smtp_sink.sent_to(ADMIN), 30, "the red flag's email")
     stored = submissions.load(redis, submission_id)
@@ -40,4 +55,6 @@ def test_a_horse_killed_on_the_last_attempt_fails_the_job_and_raises_the_red_fla
     assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [stored.job_id]
     assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
     assert smtp_sink.sent_to(ADA) == []
-    assert rq_workers.alive(), "the worker itself survives its horse"
+    assert workers.alive(), "the worker (or the pool) survives the process that died"
+    wait_for(lambda: all(w.get_state() == "idle" for w in Worker.all(connection=redis)), 30, "idle")
+    assert len(Worker.all(connection=redis)) == 1, "the dead worker is replaced, not left busy"

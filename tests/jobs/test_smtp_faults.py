@@ -17,7 +17,8 @@ ADMIN = "admin@work-it.localhost"
 
 @pytest.fixture
 def app_config(app_config):
-    return {**app_config, "RETRY_MAX": 3, "MAIL_TIMEOUT_SECONDS": 1}
+    # One connection per email, so that every email ends with its own QUIT.
+    return {**app_config, "RETRY_MAX": 3, "MAIL_TIMEOUT_SECONDS": 1, "MAIL_KEEPALIVE_SECONDS": 0}
 
 
 def submit(app) -> str:

@@ -1,0 +1,165 @@
+"""Flask-Mail's SMTP connection, made fit for a job that must send exactly once, fast.
+
+- MAIL_TIMEOUT_SECONDS bounds each message's whole SMTP exchange, not each of its
+  steps: a server that answers each step just in time cannot stretch a send past
+  the job's budget (and past its lock) while it holds the message.
+- Once the server answered 250 to the message, the message is the server's: a
+  failing QUIT afterwards (a hang-up, a TLS shutdown error) is logged, not raised,
+  so it cannot make the job retry and send a second copy.
+- A failure while waiting for that 250 raises DeliveryUnknown.
+- A worker keeps its connection for the next email (MAIL_KEEPALIVE_SECONDS idle at
+  most, MAX_MESSAGES_PER_CONNECTION in all): connecting, greeting and EHLO cost more
+  CPU on both ends than the message itself. A kept connection the server has closed
+  meanwhile fails before the message goes out, so it is safe to reconnect and send
+  at once; a fresh connection that fails is an error as before.
+"""
+
+import logging
+import smtplib
+import threading
+import time
+
+import flask_mail
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+END_OF_DATA = b"\r\n.\r\n"
+# Once the message's time is up, each further step gets this long, then times out.
+MIN_STEP_SECONDS = 0.001
+# Many servers cap the messages of one connection; stay well below the usual caps.
+MAX_MESSAGES_PER_CONNECTION = 100
+
+
+class DeliveryUnknown(Exception):
+    """The message went out, but the server's answer to it never came back (a timeout,
+    a dropped connection): it may have queued the message. Sending again could make
+    a duplicate, so this is recorded as unconfirmed, not retried."""
+
+
+class _Kept(threading.local):
+    """This thread's open SMTP connection, what it was opened for, and its use."""
+
+    host: smtplib.SMTP | None = None
+    settings: tuple = ()
+    last_used: float = 0.0
+    messages: int = 0
+
+
+class KeptConnection(flask_mail.Connection):
+    def __init__(self, mail: flask_mail._Mail, kept: _Kept) -> None:
+        super().__init__(mail)
+        self.kept = kept
+        self.reused = False
+
+    def __enter__(self) -> "KeptConnection":
+        self.host, self.reused = (None, False) if self.mail.suppress else self._take()
+        return self
+
+    def _take(self) -> tuple[smtplib.SMTP, bool]:
+        kept, settings = self.kept, _settings(self.mail)
+        host, kept.host = kept.host, None  # ours now; given back in __exit__ if all went well
+        if host is not None:
+            if kept.settings == settings and time.monotonic() - kept.last_used < _keepalive():
+                return _rearm(host), True
+            _quit_quietly(host)
+        return self.configure_host(), False
+
+    def configure_host(self) -> smtplib.SMTP:
+        state, timeout = self.mail, current_app.config["MAIL_TIMEOUT_SECONDS"]
+        smtp_class = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
+        deadline = time.monotonic() + timeout
+        host = smtp_class(state.server, state.port, timeout=timeout)
+        _watch_session(host, deadline)
+        if state.use_tls:
+            host.starttls()
+        if state.username and state.password:
+            host.login(state.username, state.password)
+        self.kept.messages = 0
+        return host
+
+    def send(self, message: flask_mail.Message, envelope_from: str | None = None) -> None:
+        try:
+            self._send(message, envelope_from)
+        except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+            if not self.reused:  # (once the message is out, _send raised DeliveryUnknown)
+                raise
+            log.info("the kept SMTP connection was closed (%s): sending on a new one", exc)
+            self.host.close()
+            self.host, self.reused = self.configure_host(), False
+            self._send(message, envelope_from)
+
+    def _send(self, message: flask_mail.Message, envelope_from: str | None) -> None:
+        try:
+            super().send(message, envelope_from)
+        except smtplib.SMTPResponseException:
+            raise  # the server answered: a definite refusal, whatever the stage
+        except OSError as exc:  # smtplib's own errors are OSErrors too
+            if getattr(self.host, "message_is_out", False):
+                raise DeliveryUnknown(f"no answer to the message: {exc}") from exc
+            raise
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if self.host is None:
+            return
+        if exc_type is not None:
+            self.host.close()  # a QUIT now could only hide the error that got us here
+            return
+        self.kept.messages += 1
+        if _keepalive() > 0 and self.kept.messages < MAX_MESSAGES_PER_CONNECTION:
+            self.kept.host, self.kept.settings = self.host, _settings(self.mail)
+            self.kept.last_used = time.monotonic()
+            return
+        _quit_quietly(self.host)
+
+
+def _quit_quietly(host: smtplib.SMTP) -> None:
+    try:
+        host.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        log.warning("QUIT failed after the server accepted every message (%s): sent", exc)
+        host.close()
+
+
+def _settings(state: flask_mail._Mail) -> tuple:
+    return (state.server, state.port, state.use_ssl, state.use_tls, state.username)
+
+
+def _keepalive() -> float:
+    return current_app.config.get("MAIL_KEEPALIVE_SECONDS", 0)
+
+
+def _rearm(host: smtplib.SMTP) -> smtplib.SMTP:
+    """A kept connection starts a new message: a new deadline, nothing sent yet."""
+    host.deadline = time.monotonic() + current_app.config["MAIL_TIMEOUT_SECONDS"]
+    host.message_is_out = False
+    return host
+
+
+def _watch_session(host: smtplib.SMTP, deadline: float) -> None:
+    """Wrap the host's send(), through which smtplib sends every command and the
+    message. Before each: give the socket only the time left until ``host.deadline``
+    (the reply is read under that timeout too). After the message and its closing
+    CRLF.CRLF: remember that it went out, so a missing reply is known for what it is."""
+    plain_send = host.send
+
+    def send(data: bytes | str) -> None:
+        host.sock.settimeout(max(host.deadline - time.monotonic(), MIN_STEP_SECONDS))
+        plain_send(data)
+        if isinstance(data, bytes) and data.endswith(END_OF_DATA):
+            host.message_is_out = True
+
+    host.deadline = deadline
+    host.message_is_out = False
+    host.send = send
+
+
+class TimedMail(flask_mail.Mail):
+    """Flask-Mail with KeptConnection: one kept connection per thread."""
+
+    def __init__(self, app=None) -> None:
+        self.kept = _Kept()
+        super().__init__(app)
+
+    def connect(self) -> KeptConnection:
+        return KeptConnection(current_app.extensions["mail"], self.kept)

@@ -1,0 +1,111 @@
+"""The default way to run workers: RQ's WorkerPool of non-forking AppSimpleWorkers.
+
+    python -m jobs.pool --url redis://127.0.0.1:6379/0 --workers 2 mailers default maintenance
+
+Why not `rq worker`: it forks a work horse for every job, about 17 ms of CPU per job
+on top of the job's own ~4 ms (docs/benchmarks.md). A SimpleWorker runs jobs in its
+own process instead, and what the fork bought, isolation, comes from the pool:
+
+- A job that kills its process (SIGKILL, out of memory, a segfault) takes down one
+  worker. The pool sees it within a second, fails the job the dead worker was
+  running the way a forking worker fails a job whose horse died (on_send_failure
+  records the attempt, RQ retries it with backoff, the last attempt raises the red
+  flag), and starts a fresh worker. Without this, the job would wait for its
+  started-registry entry to expire (its timeout plus 60 s) and for RQ's next
+  maintenance pass (10 minutes), or for the sweeper (jobs/sweeper.py).
+- A worker that ends for any other reason (Redis restarted under it, it retired to
+  free its memory) is replaced the same way.
+
+Queues are listed in priority order: a worker always takes from the first
+non-empty one, so mail goes before alerts, and both before housekeeping.
+"""
+
+import argparse
+import logging
+import os
+
+from redis import Redis
+from rq import Queue
+from rq.executions import Execution
+from rq.worker_pool import WorkerData, WorkerPool
+
+from jobs import QUEUES
+from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+class AppWorkerPool(WorkerPool):
+    def handle_dead_worker(self, worker_data: WorkerData) -> None:
+        super().handle_dead_worker(worker_data)
+        exitcode = worker_data.process.exitcode
+        try:
+            job_id = fail_current_job(self.connection, worker_data.name, exitcode)
+        except Exception:  # the pool must go on (Redis may be down: RQ's sweep catches up)
+            log.exception("could not fail the job of dead worker %s", worker_data.name)
+            return
+        if job_id:
+            log.warning(
+                "worker %s died (exit code %s) while running job %s: failed it (retried if it can be)",
+                worker_data.name,
+                exitcode,
+                job_id,
+            )
+
+
+def fail_current_job(connection: Redis, worker_name: str, exitcode: int | None) -> str | None:
+    """Fail the job a dead worker was running, as RQ fails a job whose work horse died
+    (and as AppWorker adds: with its failure callback); returns the job's id."""
+    key = AppSimpleWorker.redis_worker_namespace_prefix + worker_name
+    worker = AppSimpleWorker.find_by_key(key, connection=connection, job_class=AppJob)
+    if worker is None:
+        return None
+    job_id = worker.get_current_job_id()
+    if job_id:
+        job = AppJob.fetch(job_id, connection=connection)
+        worker.execution = _execution(job)
+        error = WorkHorseKilled(f"the worker process died ({_exit(exitcode)}) running the job")
+        with get_app().app_context():
+            job.execute_failure_callback(worker.death_penalty_class, WorkHorseKilled, error, None)
+        queue = Queue(job.origin, connection=connection)
+        worker.handle_job_failure(job, queue, exc_string=str(error))
+    worker.register_death()
+    return job_id
+
+
+def _execution(job: AppJob) -> Execution | None:
+    """The job's entry in its started registry, which handle_job_failure removes."""
+    for found_id, execution_id in job.started_job_registry.get_job_and_execution_ids(cleanup=False):
+        if found_id == job.id:
+            return Execution.fetch(execution_id, job.id, connection=job.connection)
+    return None
+
+
+def _exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m jobs.pool", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_URL)
+    parser.add_argument("-n", "--workers", type=int, default=2, help="worker processes (2)")
+    parser.add_argument("--burst", action="store_true", help="quit once the queues are empty")
+    parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")
+    args = parser.parse_args(argv)
+    prepare_app()  # once, here: every worker process forked from the pool inherits it
+    pool = AppWorkerPool(
+        args.queues,
+        connection=Redis.from_url(args.url),
+        num_workers=args.workers,
+        worker_class=AppSimpleWorker,
+        job_class=AppJob,
+    )
+    pool.start(burst=args.burst)
+
+
+if __name__ == "__main__":
+    main()
