@@ -61,10 +61,8 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-BENCHES := bench/post_latency.py bench/worker_throughput.py bench/mailcatcher_bench.py
-
-bench: $(STAMP) ## run the benchmarks (bench/soak.py, the long chaos run, is run by hand)
-	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP) ## run every benchmark (a few minutes) and write docs/benchmarks.md; bench/soak.py is run by hand
+	$(BIN)/python bench/report.py
 
 screenshots: $(STAMP) ## redraw docs/lesson/*.png by walking the lesson in Chromium against make dev
 	$(BIN)/python bin/ensure-chromium

@@ -224,7 +224,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--inbox-size", type=int, default=10_000)
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
     options = parser.parse_args()
+    if options.quick:
+        options.messages, options.inbox_size = 20, 50
     if options.sink:
         asyncio.run(run_sink(options.sink))
         return

@@ -7,7 +7,7 @@ twin with `requests`. `now` sends inside the request, with the lesson's
 append-only file is synced every second and then on every write (bin/redis's
 `appendfsync always`). The throttle is off: this measures the hand-off.
 
-    .venv/bin/python bench/post_latency.py
+    .venv/bin/python bench/post_latency.py [--quick]
 """
 
 import logging
@@ -56,8 +56,10 @@ def measure(mode: str, runs: int, redis_url: str, smtp_port: int) -> list[float]
 
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    quick = "--quick" in sys.argv[1:]  # tiny runs (tests)
     with smtp_sink() as (sink, smtp_port):
         for mode, fsync, runs in RUNS:
+            runs = min(runs, 2) if quick else runs
             with redis_server(appendfsync=fsync) as redis_url:
                 timings = measure(mode, runs, redis_url, smtp_port)
             print(

@@ -48,7 +48,8 @@ class AppWorkerPool(WorkerPool):
             return
         if job_id:
             log.warning(
-                "worker %s died (exit code %s) while running job %s: failed it (retried if it can be)",
+                "worker %s died (exit code %s) while running job %s: "
+                "failed it (retried if it can be)",
                 worker_data.name,
                 exitcode,
                 job_id,

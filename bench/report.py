@@ -1,0 +1,75 @@
+"""`make bench`: run every benchmark and write docs/benchmarks.md from what they print.
+
+Each benchmark starts its own servers on 127.0.0.1 and prints its table; this
+puts them under one heading with the machine and the commit they ran on, so a
+figure quoted in the README can be traced to a run. `--quick` runs each at a tiny
+size and writes nothing (make test uses it, so no benchmark can rot).
+
+    .venv/bin/python bench/report.py [--quick]
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "benchmarks.md"
+
+# script, heading, what it answers
+BENCHES = [
+    ("bench/post_latency.py", "POST latency, `now` vs `later`", "What the hand-off buys a user."),
+    ("bench/handoff.py", "The hand-off under compose's web server", "What enqueueing costs."),
+    ("bench/worker_throughput.py", "Worker throughput", "What a job costs, and which setup wins."),
+    ("bench/scaling.py", "Scaling with workers", "Whether more workers send more."),
+    ("bench/mailcatcher_bench.py", "The mail catcher", "How fast the sink takes and shows mail."),
+]
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; commit {commit or 'unknown'}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+
+
+def run(script: str, quick: bool) -> str:
+    command = [sys.executable, script, *(["--quick"] if quick else [])]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{script} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.rstrip()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny runs; write nothing")
+    args = parser.parse_args(argv)
+    sections = [f"# Benchmarks\n\nWritten by `make bench` on {machine()}.\n"]
+    for script, heading, question in BENCHES:
+        print(f"== {script}", flush=True)
+        output = run(script, args.quick)
+        print(output, flush=True)
+        sections.append(f"## {heading}\n\n{question} `{script}`:\n\n```text\n{output}\n```\n")
+    if not args.quick:
+        notes = OUT.with_name("benchmarks-notes.md")
+        if notes.exists():
+            sections.append(notes.read_text())
+        OUT.write_text("\n".join(sections))
+        print(f"wrote {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

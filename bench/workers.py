@@ -1,0 +1,128 @@
+"""Run real worker processes over a prepared queue and time them, start-up excluded.
+
+The jobs are enqueued first, through the app's own path (accept: the submission and
+its job in one transaction), with the workers suspended (`rq suspend`); the workers
+start and register; then the clock starts as they are resumed and stops when the
+sink has every email. CPU is counted per part: the worker processes, Redis, and the
+SMTP sink (this process, whose main thread only waits).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from redis import Redis
+from rq import Worker
+from rq.suspension import resume, suspend
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app import config, create_app  # noqa: E402
+from app.thoughts import accept  # noqa: E402
+
+PYTHON = sys.executable
+RQ = str(Path(sys.executable).parent / "rq")
+
+
+def pool_command(workers: int, url: str) -> list[str]:
+    """The Procfile's worker line: jobs/pool.py with WORKERS worker processes."""
+    return [PYTHON, "-m", "jobs.pool", "--workers", str(workers), "--url", url, "mailers"]
+
+
+def forking_command(url: str) -> list[str]:
+    """RQ's own forking worker with the app built once (the setup before the pool)."""
+    return [RQ, "worker", "--url", url, "--worker-class", "jobs.worker.AppWorker"]
+
+
+@dataclass
+class Run:
+    jobs: int
+    seconds: float
+    cpu_workers: float
+    cpu_redis: float
+    cpu_sink: float
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.seconds
+
+    def cpu_ms_per_job(self) -> tuple[float, float, float]:
+        parts = (self.cpu_workers, self.cpu_redis, self.cpu_sink)
+        return tuple(1000 * part / self.jobs for part in parts)
+
+
+def settings(redis_url: str, smtp_port: int, **changes) -> dict[str, str]:
+    base = {
+        "REDIS_URL": redis_url,
+        "MAIL_PORT": str(smtp_port),
+        "MAILER_DELAY_SECONDS": "0",
+        "RATELIMIT_ENABLED": "false",
+        "SECRET_KEY": "bench",
+    }
+    return {**base, **{k: str(v) for k, v in changes.items()}}
+
+
+def enqueue(env: dict[str, str], count: int) -> None:
+    app = create_app(config.load(env))
+    with app.test_request_context():
+        for n in range(count):
+            accept(f"reader{n}@example.com", f"thought number {n}")
+    app.extensions["redis"].close()
+
+
+def run_workers(command, env, redis_pid, sink, count, workers, timeout=600) -> Run:
+    """Enqueue ``count`` jobs, start ``command`` (expected to register ``workers``
+    workers), and time them from resume to the last email."""
+    redis = Redis.from_url(env["REDIS_URL"])
+    suspend(redis)
+    enqueue(env, count)
+    before = sink.count
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait(lambda: len(Worker.all(connection=redis)) >= workers, 60, "workers to register")
+        cpu = _cpu(proc.pid, redis_pid)
+        started = time.perf_counter()
+        resume(redis)
+        _wait(lambda: sink.count - before >= count, timeout, "every email")
+        seconds = time.perf_counter() - started
+        spent = [after - was for after, was in zip(_cpu(proc.pid, redis_pid), cpu, strict=True)]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _forget_workers(redis)
+    return Run(count, seconds, *spent)
+
+
+def _cpu(pid: int, redis_pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far: the process tree under ``pid``, Redis, this process."""
+    tree = psutil.Process(pid)
+    workers = 0.0
+    for proc in [tree, *tree.children(recursive=True)]:
+        try:
+            workers += sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return workers, sum(psutil.Process(redis_pid).cpu_times()[:2]), sum(os.times()[:2])
+
+
+def _forget_workers(redis: Redis) -> None:
+    """Killed workers stay registered until their TTL: drop them before the next run."""
+    for worker in Worker.all(connection=redis):
+        worker.register_death()
+    redis.close()
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        time.sleep(0.02)
