@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for n in sizes:
                 count = per_worker * n
-                run = run_workers(pool_command(n, redis.url), env, redis.proc.pid, sink, count, n)
+                command = pool_command(n, redis.url)
+                run = run_workers(command, env, redis.proc.pid, sink, count, n, late=True)
                 rates[n].append(run.rate)
     print(table(rates, delay, per_worker, args.rounds))
 

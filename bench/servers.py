@@ -69,9 +69,11 @@ def redis_server(appendfsync: str | None = None):
 class CountingSink:
     def __init__(self) -> None:
         self.count = 0
+        self.arrived: list[float] = []  # perf_counter() of each message
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.count += 1
+        self.arrived.append(time.perf_counter())
         return "250 OK"
 
 

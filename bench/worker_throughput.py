@@ -6,8 +6,8 @@ provider delay off, so CPU is the limit: this measures what a job costs.
 
 - bare smtplib: the same message bytes, sent in a loop on one connection; the
   ceiling for any worker in Python.
-- the default: `python -m jobs.pool` with 2 workers (the Procfile's, make dev's and
-  compose's setup); also with 1 and 4.
+- the default: `python -m jobs.pool` with 4 workers (the Procfile's, make dev's and
+  compose's setup); also with 1 and 2.
 - RQ's forking worker (AppWorker: the app built once, a fork per job), the setup
   before the pool.
 
@@ -32,9 +32,9 @@ from bench.workers import Run, forking_command, pool_command, run_workers, setti
 
 # label, command maker, workers it registers, share of --jobs it gets (forking is slow)
 VARIANTS = [
-    ("jobs.pool, 2 workers (the default)", lambda url: pool_command(2, url), 2, 1.0),
+    ("jobs.pool, 4 workers (the default)", lambda url: pool_command(4, url), 4, 1.0),
     ("jobs.pool, 1 worker", lambda url: pool_command(1, url), 1, 1.0),
-    ("jobs.pool, 4 workers", lambda url: pool_command(4, url), 4, 1.0),
+    ("jobs.pool, 2 workers", lambda url: pool_command(2, url), 2, 1.0),
     ("rq worker, AppWorker (fork per job)", forking_command, 1, 0.25),
 ]
 
@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> None:
             bare.append(rate)
             for label, command, workers, share in VARIANTS:
                 count = max(int(args.jobs * share), 10)
+                late = "rq worker" in label  # it will not start while suspended
                 runs[label].append(
-                    run_workers(command(redis.url), env, redis.proc.pid, sink, count, workers)
+                    run_workers(command(redis.url), env, redis.proc.pid, sink, count, workers, late)
                 )
     print(table(bare, runs, args, size))
 

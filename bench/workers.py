@@ -1,10 +1,9 @@
 """Run real worker processes over a prepared queue and time them, start-up excluded.
 
-The jobs are enqueued first, through the app's own path (accept: the submission and
-its job in one transaction), with the workers suspended (`rq suspend`); the workers
-start and register; then the clock starts as they are resumed and stops when the
-sink has every email. CPU is counted per part: the worker processes, Redis, and the
-SMTP sink (this process, whose main thread only waits).
+Jobs go in through the app's own path (accept: the submission and its job in one
+transaction); run_workers says when they go in and what is timed. CPU is counted
+per part: the worker processes, Redis, and the SMTP sink (this process, whose main
+thread only waits).
 """
 
 import os
@@ -36,7 +35,8 @@ def pool_command(workers: int, url: str) -> list[str]:
 
 def forking_command(url: str) -> list[str]:
     """RQ's own forking worker with the app built once (the setup before the pool)."""
-    return [RQ, "worker", "--url", url, "--worker-class", "jobs.worker.AppWorker"]
+    worker, job = "jobs.worker.AppWorker", "jobs.worker.AppJob"
+    return [RQ, "worker", "--url", url, "--worker-class", worker, "--job-class", job, "mailers"]
 
 
 @dataclass
@@ -75,12 +75,19 @@ def enqueue(env: dict[str, str], count: int) -> None:
     app.extensions["redis"].close()
 
 
-def run_workers(command, env, redis_pid, sink, count, workers, timeout=600) -> Run:
-    """Enqueue ``count`` jobs, start ``command`` (expected to register ``workers``
-    workers), and time them from resume to the last email."""
+def run_workers(command, env, redis_pid, sink, count, workers, late=False, timeout=600) -> Run:
+    """Time ``count`` jobs through ``command``, which registers ``workers`` workers.
+
+    Early (the default): the jobs wait in a suspended queue while the workers start;
+    timed from the first email to the last, since a suspended worker looks for
+    `rq resume` only once a second, each at its own moment. Late: the workers start
+    on an empty queue and the jobs are enqueued at once, timed from the first enqueue
+    to the last email; every worker starts together (`rq worker` must: it will not
+    start while suspended)."""
     redis = Redis.from_url(env["REDIS_URL"])
-    suspend(redis)
-    enqueue(env, count)
+    if not late:
+        suspend(redis)
+        enqueue(env, count)
     before = sink.count
     proc = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
@@ -90,10 +97,11 @@ def run_workers(command, env, redis_pid, sink, count, workers, timeout=600) -> R
         _wait(lambda: len(Worker.all(connection=redis)) >= workers, 60, "workers to register")
         cpu = _cpu(proc.pid, redis_pid)
         started = time.perf_counter()
-        resume(redis)
+        enqueue(env, count) if late else resume(redis)
         _wait(lambda: sink.count - before >= count, timeout, "every email")
-        seconds = time.perf_counter() - started
         spent = [after - was for after, was in zip(_cpu(proc.pid, redis_pid), cpu, strict=True)]
+        first, last = sink.arrived[before], sink.arrived[before + count - 1]
+        seconds = last - started if late else (last - first) * count / (count - 1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -114,7 +122,11 @@ def _cpu(pid: int, redis_pid: int) -> tuple[float, float, float]:
 
 
 def _forget_workers(redis: Redis) -> None:
-    """Killed workers stay registered until their TTL: drop them before the next run."""
+    """Killed workers stay registered until their TTL: drop them before the next run.
+    And give Redis a moment to see their connections close: a killed worker's BLMOVE
+    still waiting there would take the next run's first job into RQ's intermediate
+    list, where only RQ's maintenance pass or our sweeper would find it again."""
+    time.sleep(1)
     for worker in Worker.all(connection=redis):
         worker.register_death()
     redis.close()

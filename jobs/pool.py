@@ -93,7 +93,7 @@ def _exit(exitcode: int | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m jobs.pool", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_URL)
-    parser.add_argument("-n", "--workers", type=int, default=2, help="worker processes (2)")
+    parser.add_argument("-n", "--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")
     args = parser.parse_args(argv)

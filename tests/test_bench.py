@@ -24,5 +24,5 @@ def test_every_benchmark_completes_at_a_tiny_size():
     assert result.returncode == 0, result.stdout + result.stderr
     for script, *_ in BENCHES:
         assert f"== {script}" in result.stdout
-    assert "jobs.pool, 2 workers (the default)" in result.stdout
+    assert "jobs.pool, 4 workers (the default)" in result.stdout
     assert "PROBLEM" not in result.stdout
