@@ -299,7 +299,7 @@ def run_jobs(app, redis):
 
 class WorkerProcesses:
     """Real worker processes, started with the Procfile's own command line: a pool
-    (jobs/pool.py) of WORKERS non-forking workers, one by default here. ``command``
+    (jobs/pool.py) of ``workers`` non-forking workers, one unless asked. ``command``
     starts another kind, such as RQ's forking worker."""
 
     COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
@@ -308,8 +308,8 @@ class WorkerProcesses:
         " --job-class jobs.worker.AppJob --with-scheduler mailers default maintenance"
     )
 
-    def __init__(self, env: dict[str, str], command: str = COMMAND) -> None:
-        self.env = {"WORKERS": "1", **env}
+    def __init__(self, env: dict[str, str], command: str = COMMAND, workers: int = 1) -> None:
+        self.env = {**env, "WORKERS": str(workers)}  # not make's: make test exports it
         self.command = command
         self.redis = Redis.from_url(env["REDIS_URL"])
         self.procs: list[subprocess.Popen] = []

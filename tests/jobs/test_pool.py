@@ -15,8 +15,9 @@ from tests.polling import wait_for
 pytestmark = pytest.mark.slow
 
 
-def pool(app_config, **settings) -> WorkerProcesses:
-    return WorkerProcesses(process_env({**app_config, **{k: str(v) for k, v in settings.items()}}))
+def pool(app_config, workers: int = 1, **settings) -> WorkerProcesses:
+    env = process_env({**app_config, **{k: str(v) for k, v in settings.items()}})
+    return WorkerProcesses(env, workers=workers)
 
 
 def worker_pids(workers: WorkerProcesses) -> list[int]:
@@ -39,7 +40,7 @@ def the_worker(workers: WorkerProcesses) -> int:
 def test_four_workers_share_500_submissions_and_send_each_exactly_once(
     app, app_config, smtp_sink, redis
 ):
-    workers = pool(app_config, WORKERS=4)
+    workers = pool(app_config, workers=4)
     try:
         workers.start(1)
         with app.test_request_context():
