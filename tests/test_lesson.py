@@ -15,8 +15,10 @@ import doctest
 import re
 from dataclasses import dataclass
 
+import psutil
 import pytest
 
+from app.thoughts import accept
 from tests.devstack import ROOT, DevStack, Process, redis_answers
 from tests.polling import wait_for
 
@@ -134,3 +136,11 @@ def test_the_lesson_runs_as_written_and_ctrl_c_stops_everything(dev_stack):
     redis_url = dev_stack.redis_url
     assert dev_stack.stop_dev() == [], "make dev left processes running after Ctrl-C"
     assert dev_stack.workers() == 0 and not redis_answers(redis_url)
+
+
+def test_in_process_workers_leave_the_test_process_its_name(app, run_jobs):
+    """The lesson kills `rq:worker:*` processes: pytest itself must never be one."""
+    with app.test_request_context():
+        accept("ada@example.com", "keep my name")
+    run_jobs()
+    assert not " ".join(psutil.Process().cmdline()).startswith("rq:worker:")
