@@ -54,7 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 @click.command("requeue-stuck")
 @with_appcontext
 def requeue_stuck_command() -> None:
-    """Run the stuck-submission sweep now (it also runs every minute under `rq cron`)."""
+    """Run the stuck-submission sweep now (it also runs every minute under the cron scheduler)."""
     from jobs.sweeper import requeue_stuck_submissions
 
     click.echo(f"requeued {requeue_stuck_submissions()} stuck submission(s)")

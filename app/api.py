@@ -29,11 +29,14 @@ def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     if not isinstance(body, dict):
         abort(400, "The body must be a JSON object.")
     fields = {name: body[name] for name in ("email", "thought") if isinstance(body.get(name), str)}
+    if body.get("send_at") is not None:
+        fields["send_at"] = str(body["send_at"])  # not a string: refused as not a time
     form = ThoughtForm(formdata=MultiDict(fields), meta={"csrf": False})
+    form.utc_offset.data = None  # the API's times carry their own offset
     if not form.validate():
         return {"errors": form.errors}, 422, {}
     take_allowance(form.email.data)
-    submission = thoughts.accept(form.email.data, form.thought.data)
+    submission = thoughts.accept(form.email.data, form.thought.data, form.send_at.moment)
     url = url_for("api.show_thought", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url}
     return body, 202, {"Location": url}
@@ -83,6 +86,7 @@ def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, A
         "job_id": submission.job_id or None,
         "created_at": submission.created_at,
         "updated_at": submission.updated_at,
+        "send_at": submission.send_at or None,
         "sent_at": submission.sent_at or None,
         "attempts": submission.attempts,
         "last_error": hide_address(submission.last_error, submission.email) or None,

@@ -44,6 +44,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # or as soon as a job leaves it using more memory than this.
     "WORKER_MAX_JOBS": (int, 10000),
     "WORKER_MAX_MEMORY_MB": (int, 300),
+    # A finished submission (sent, failed, unconfirmed, cancelled), its journey and a
+    # failed job are deleted this long after they finished. Pending ones are kept.
+    "RETENTION_DAYS": (float, 30.0),
     # Receives one red-flag email per dead job (empty: log line only).
     "ADMIN_EMAIL": (str, "admin@work-it.localhost"),
     # Throttling instead of job uniqueness (Flask-Limiter strings, kept in Redis).

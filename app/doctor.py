@@ -103,8 +103,9 @@ def check_scheduler() -> Result:
 
 def check_cron() -> Result:
     if not health.cron_schedulers(get_redis()):
-        return fail("cron", f"no rq cron, so stuck thoughts are never swept: {TODO['cron']}")
-    return ok("cron", "rq cron is running (the sweeper runs every minute)")
+        message = f"no cron scheduler, so stuck thoughts are never swept: {TODO['cron']}"
+        return fail("cron", message)
+    return ok("cron", "the cron scheduler is running (the sweeper runs every minute)")
 
 
 def check_giphy() -> Result:

@@ -1,14 +1,18 @@
 """ThoughtForm: the one place input is checked, for the HTML form and the JSON API alike."""
 
 import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField
+from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 
 THOUGHT_MAX_CHARS = 280
+SEND_AT_MAX_DAYS = 7
+# UTC offsets in use run from -12:00 to +14:00.
+UTC_OFFSET_MAX_MINUTES = 14 * 60
 
 
 def _strip(value: str | None) -> str | None:
@@ -53,6 +57,39 @@ class EmailAddress:
             raise ValidationError(self.message) from exc
 
 
+def within_the_week(form: "ThoughtForm", field: StringField) -> None:
+    """Optional "send at": a moment in the next SEND_AT_MAX_DAYS days, kept in UTC as
+    ``field.moment``. The API gives ISO 8601 with its offset; the page's datetime-local
+    value has none, so the page sends the browser's offset beside it (utc_offset)."""
+    field.moment = None
+    if not field.data:
+        return
+    try:
+        moment = datetime.fromisoformat(field.data)
+    except ValueError as exc:
+        raise ValidationError("Give the time as 2026-11-27T09:00:00+01:00 (ISO 8601).") from exc
+    if moment.tzinfo is None:
+        offset = _offset_minutes(form.utc_offset.data)
+        if offset is None:
+            raise ValidationError("Include the time zone, as in 2026-11-27T09:00:00Z or +01:00.")
+        moment = moment.replace(tzinfo=timezone(timedelta(minutes=offset)))
+    moment = moment.astimezone(UTC)
+    now = datetime.now(UTC)
+    if moment <= now:
+        raise ValidationError("That time has passed: pick one in the future.")
+    if moment > now + timedelta(days=SEND_AT_MAX_DAYS):
+        raise ValidationError(f"Pick a time at most {SEND_AT_MAX_DAYS} days ahead.")
+    field.moment = moment
+
+
+def _offset_minutes(raw: str | None) -> int | None:
+    try:
+        minutes = int(raw or "")
+    except ValueError:
+        return None
+    return minutes if abs(minutes) <= UTC_OFFSET_MAX_MINUTES else None
+
+
 class ThoughtForm(FlaskForm):
     email = EmailField(
         "Your email address",
@@ -72,3 +109,6 @@ class ThoughtForm(FlaskForm):
             no_control_characters,
         ],
     )
+    send_at = StringField("Send at", filters=[_strip], validators=[within_the_week])
+    # Minutes east of UTC of the browser at the chosen time; static/send_at.js sets it.
+    utc_offset = HiddenField(default="0")

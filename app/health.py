@@ -76,7 +76,7 @@ def scheduler_locks(redis: Redis) -> dict[str, bool]:
 
 
 def cron_schedulers(redis: Redis) -> int:
-    """Live `rq cron` processes (their hash expires two minutes after the last
+    """Live cron schedulers, jobs/scheduler.py (their hash expires two minutes after the last
     heartbeat). cleanup=False: a health probe only reads."""
     return len(CronScheduler.all(redis, cleanup=False))
 

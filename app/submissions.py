@@ -1,7 +1,7 @@
 """The Submission record: one Redis hash per thought, and every key Work-It uses.
 
 Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
-job and the tests cannot drift apart. States: queued -> sending -> sent, or
+job and the tests cannot drift apart. States: (scheduled ->) queued -> sending -> sent, or
 failed; a failed attempt that will be retried goes back to queued. `unconfirmed`:
 the mail server took the message but never answered, so it is not sent again.
 `cancelled`: a person cancelled or deleted its job.
@@ -16,13 +16,15 @@ import secrets
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
+from flask import current_app, has_app_context
 from redis import Redis
 from redis.client import Pipeline
 
 PREFIX = "workit"
-STATUSES = ("queued", "sending", "sent", "failed", "unconfirmed", "cancelled")
+STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "unconfirmed", "cancelled")
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
+DEFAULT_RETENTION_DAYS = 30.0
 
 
 def key(submission_id: str) -> str:
@@ -75,6 +77,7 @@ class Submission:
     job_id: str = ""  # the newest RQ job enqueued for it
     requeues: int = 0  # how often the sweeper found it stuck and enqueued it again
     delivery: str = "later"  # WORKIT_DELIVERY when it was accepted: "later" or "now"
+    send_at: str = ""  # when it was asked to go out (UTC, ISO 8601); "" for at once
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> "Submission":
@@ -86,20 +89,28 @@ class Submission:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def create(pipe: Pipeline | Redis, email: str, thought: str, delivery: str = "later") -> Submission:
+def create(
+    pipe: Pipeline | Redis,
+    email: str,
+    thought: str,
+    delivery: str = "later",
+    send_at: datetime | None = None,
+) -> Submission:
     """Queue the write of a new submission (run it in the caller's transaction).
 
     ``delivery`` is stored so that its page tells what happened to it, even after
-    WORKIT_DELIVERY has changed.
+    WORKIT_DELIVERY has changed. With ``send_at`` it starts out `scheduled`.
     """
     stamp = now()
     sub = Submission(
         id=new_id(),
         email=email,
         thought=thought,
+        status="scheduled" if send_at else "queued",
         created_at=stamp,
         updated_at=stamp,
         delivery=delivery,
+        send_at=send_at.isoformat(timespec="seconds") if send_at else "",
     )
     pipe.hset(
         key(sub.id),
@@ -112,6 +123,7 @@ def create(pipe: Pipeline | Redis, email: str, thought: str, delivery: str = "la
             "updated_at": stamp,
             "attempts": 0,
             "delivery": delivery,
+            "send_at": sub.send_at,
         },
     )
     pipe.zadd(pending_key(), {sub.id: datetime.fromisoformat(stamp).timestamp()})
@@ -120,6 +132,21 @@ def create(pipe: Pipeline | Redis, email: str, thought: str, delivery: str = "la
         pipe, sub.id, "accepted", f"stored by the web request (delivery: {delivery})", stamp
     )
     return sub
+
+
+def retention_seconds() -> int:
+    """RETENTION_DAYS in seconds: how long a finished submission is kept. RQ can run a
+    failure callback outside any app (cleaning up after a dead worker): the default then."""
+    days = current_app.config["RETENTION_DAYS"] if has_app_context() else DEFAULT_RETENTION_DAYS
+    return max(1, round(days * 86400))
+
+
+def _expire_when_retained(pipe: Pipeline, submission_id: str) -> None:
+    """A finished submission and its journey expire after the retention time. Set with
+    the final state, in its transaction: no sweep over old keys needed."""
+    seconds = retention_seconds()
+    pipe.expire(key(submission_id), seconds)
+    pipe.expire(journey_key(submission_id), seconds)
 
 
 def load(redis: Redis, submission_id: str) -> Submission | None:
@@ -159,6 +186,7 @@ def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, g
         record_event(
             pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})"
         )
+        _expire_when_retained(pipe, submission_id)
         pipe.execute()
 
 
@@ -179,6 +207,7 @@ def _close(redis: Redis, submission_id: str, status: str, why: str, detail: str)
         update(pipe, submission_id, status=status, last_error=why)
         pipe.zrem(pending_key(), submission_id)
         record_event(pipe, submission_id, status, detail)
+        _expire_when_retained(pipe, submission_id)
         pipe.execute()
 
 
@@ -194,18 +223,23 @@ def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: boo
     outcome = "gave up, no retry left" if final else "a retry is coming"
     entry = _event("attempt failed", f"attempt {{attempt}} failed ({outcome}): {error}")
     keys = (key(submission_id), pending_key(), journey_key(submission_id))
-    args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS)
+    args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS, retention_seconds())
     return bool(redis.eval(_FAIL_UNLESS_SENT, len(keys), *keys, *args))
 
 
-# KEYS: the hash, the pending set, the journey. ARGV: status, error, now, id, event, cap.
+# KEYS: the hash, the pending set, the journey.
+# ARGV: status, error, now, id, event, cap, retention in seconds.
 _FAIL_UNLESS_SENT = """
 if redis.call('HGET', KEYS[1], 'sent') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'last_error', ARGV[2], 'updated_at', ARGV[3])
-if ARGV[1] == 'failed' then redis.call('ZREM', KEYS[2], ARGV[4]) end
 local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
 redis.call('RPUSH', KEYS[3], (string.gsub(ARGV[5], '{attempt}', attempt, 1)))
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
+if ARGV[1] == 'failed' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
 return 1
 """
 

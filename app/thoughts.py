@@ -1,6 +1,7 @@
 """The one path by which a thought enters Work-It, shared by the form and the API."""
 
 import logging
+from datetime import datetime
 
 from flask import current_app
 
@@ -15,20 +16,22 @@ log = logging.getLogger(__name__)
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
 
 
-def accept(email: str, thought: str) -> Submission:
+def accept(email: str, thought: str, send_at: datetime | None = None) -> Submission:
     """Store the submission and enqueue its job in one transaction: both or neither.
 
-    With WORKIT_DELIVERY=now the job runs right here instead, as in lesson step 1
-    (the slow page), and the submission comes back as that run left it. If the run
-    fails, the job is enqueued so nothing is lost.
+    With ``send_at`` the job is scheduled for then instead. With WORKIT_DELIVERY=now
+    the job runs right here, as in lesson step 1 (the slow page), and the submission
+    comes back as that run left it. If the run fails, the job is enqueued so nothing
+    is lost.
     """
-    delivery = "now" if current_app.config["WORKIT_DELIVERY"] == "now" else "later"
+    now = current_app.config["WORKIT_DELIVERY"] == "now" and send_at is None
+    delivery = "now" if now else "later"
     redis = get_redis()
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
-        submission = submissions.create(pipe, email, thought, delivery)
+        submission = submissions.create(pipe, email, thought, delivery, send_at)
         if delivery == "later":
-            enqueue_gif_email(submission.id, pipeline=pipe)
+            enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:
             submissions.record_event(
                 pipe, submission.id, "delivering in the request", IN_THE_REQUEST

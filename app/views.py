@@ -30,7 +30,7 @@ def create_thought() -> Response | tuple[str, int]:
     if not form.validate():
         return render_template("thoughts/new.html", form=form), 422
     take_allowance(form.email.data)
-    submission = thoughts.accept(form.email.data, form.thought.data)
+    submission = thoughts.accept(form.email.data, form.thought.data, form.send_at.moment)
     # In the signed session cookie, not Redis: the page after the redirect shows it once.
     session[POSTED] = {"id": submission.id, "ms": timing.elapsed_ms()}
     # 303: the browser follows with a GET, so a reload never re-submits.

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 from functools import partial
 
 from flask import current_app
@@ -87,24 +88,35 @@ def retry_policy(config) -> Retry | None:
     return Retry(max=config["RETRY_MAX"], interval=intervals)
 
 
-def enqueue_gif_email(submission_id: str, *, pipeline=None) -> Job:
-    """Enqueue the job with its policy; inside ``pipeline`` it commits with the caller's writes."""
+def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None = None) -> Job:
+    """Enqueue the job with its policy; inside ``pipeline`` it commits with the caller's writes.
+
+    With ``at`` (aware), RQ keeps the job in the queue's scheduled registry until then;
+    a worker's scheduler (every worker runs one; one is active) moves it onto the
+    queue within a second of its time.
+    """
     config = current_app.config
     queue = Queue(QUEUE, connection=get_redis(), job_class=AppJob)
-    job = queue.enqueue_call(
-        send_gif_email,
-        args=(submission_id,),
-        timeout=job_timeout_seconds(config),
-        retry=retry_policy(config),
-        on_failure=Callback(on_send_failure),
-        description=f"send_gif_email({submission_id!r})",
-        pipeline=pipeline,
-    )
+    policy = {
+        "job_timeout": job_timeout_seconds(config),
+        "retry": retry_policy(config),
+        "on_failure": Callback(on_send_failure),
+        "failure_ttl": submissions.retention_seconds(),  # RQ's default: a year
+        "description": f"send_gif_email({submission_id!r})",
+        "pipeline": pipeline,
+    }
+    if at is None:
+        job = queue.enqueue(send_gif_email, submission_id, **policy)
+        event, detail = "enqueued", f"job {job.id} on queue {QUEUE}"
+    else:
+        job = queue.enqueue_at(at, send_gif_email, submission_id, **policy)
+        due = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+        event, detail = "scheduled", f"job {job.id} on queue {QUEUE}, due {due}"
     # The job id and the journey's event go with the enqueue: in the caller's
     # transaction, or else together in one round trip of their own.
     target = pipeline if pipeline is not None else get_redis().pipeline()
     submissions.update(target, submission_id, job_id=job.id)
-    submissions.record_event(target, submission_id, "enqueued", f"job {job.id} on queue {QUEUE}")
+    submissions.record_event(target, submission_id, event, detail)
     if pipeline is None:
         target.execute()
     return job

@@ -237,9 +237,8 @@ def test_compose_worker_runs_the_procfile_worker_pool_and_queues():
     assert "REDIS_URL" in SERVICES["worker"]["environment"]
 
 
-def test_compose_scheduler_runs_the_procfile_cron_config():
+def test_compose_scheduler_runs_the_procfile_scheduler():
     compose = shell_words(SERVICES["scheduler"]["command"])
     procfile = shell_words(PROCFILE["scheduler"])
-    assert compose[:2] == procfile[:2] == ["rq", "cron"]
-    assert compose[-1] == procfile[-1] == "jobs.cron"
+    assert compose[:3] == procfile[:3] == ["python", "-m", "jobs.scheduler"]
     assert "REDIS_URL" in compose[compose.index("--url") + 1]

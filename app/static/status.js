@@ -7,6 +7,7 @@
   const DONE = new Set(["sent", "failed", "unconfirmed", "cancelled"]);
   const DETAIL = {
     queued: "Waiting for a worker to pick it up.",
+    scheduled: "Scheduled: a worker sends it when its time comes.",
     sending: "A worker is sending it now.",
     sent: "Sent! Look for it in the mail catcher.",
     failed: "The email could not be sent.",

@@ -1,10 +1,16 @@
-"""The Procfile's `scheduler` line (`rq cron jobs.cron`) enqueues the sweep."""
+"""The Procfile's `scheduler` line (jobs/scheduler.py, RQ's cron scheduler behind a
+leader lock) enqueues the sweep, once however many schedulers run."""
 
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 from rq import Queue
+from rq.cron import CronScheduler
 
+from jobs.scheduler import LEADER_KEY, STANDBY_CHECK_SECONDS
 from tests.conftest import ROOT, parse_procfile, process_env
 from tests.polling import wait_for
 
@@ -13,15 +19,47 @@ pytestmark = pytest.mark.slow
 COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["scheduler"]
 
 
-def test_rq_cron_enqueues_the_sweeper_on_the_maintenance_queue(app_config, redis):
-    proc = subprocess.Popen(
-        COMMAND, shell=True, cwd=ROOT, env=process_env(app_config), start_new_session=True
-    )
-    try:
-        queue = Queue("maintenance", connection=redis)
-        wait_for(lambda: queue.count >= 1, 60, "no sweep was enqueued")
-        [job] = queue.get_jobs()
-        assert job.func_name == "jobs.sweeper.requeue_stuck_submissions"
-    finally:
-        proc.terminate()
+@pytest.fixture
+def schedulers(app_config, redis):
+    """Starts real scheduler processes with the Procfile's command; stops them all."""
+    procs: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(
+            COMMAND, shell=True, cwd=ROOT, env=process_env(app_config), start_new_session=True
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def sweeps(redis) -> list:
+    return Queue("maintenance", connection=redis).get_jobs()
+
+
+def test_the_scheduler_enqueues_the_sweeper_on_the_maintenance_queue(schedulers, redis):
+    schedulers()
+    wait_for(lambda: len(sweeps(redis)) >= 1, 60, "no sweep was enqueued")
+    [job] = sweeps(redis)
+    assert job.func_name == "jobs.sweeper.requeue_stuck_submissions"
+
+
+def test_two_schedulers_enqueue_each_sweep_once_and_the_standby_takes_over(schedulers, redis):
+    procs = [schedulers(), schedulers()]
+    wait_for(lambda: len(CronScheduler.all(redis)) == 2, 60, "both schedulers to register")
+    wait_for(lambda: len(sweeps(redis)) >= 1, 60, "no sweep was enqueued")
+    time.sleep(STANDBY_CHECK_SECONDS + 1)  # the standby has looked at the lock since
+    assert len(sweeps(redis)) == 1  # each would enqueue one at start without the lock
+
+    leader = redis.get(LEADER_KEY).decode()  # hostname:pid:suffix
+    [lead] = [p for p in procs if f":{p.pid}:" in leader]
+    os.killpg(lead.pid, signal.SIGTERM)  # a clean stop gives the lock up
+    lead.wait(timeout=30)
+
+    wait_for(lambda: len(sweeps(redis)) == 2, 60, "the standby never took over")
+    assert redis.get(LEADER_KEY).decode() != leader
