@@ -13,19 +13,41 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
 
-# script, heading, what it answers
+PLOTS = OUT.parent / "bench"
+
+
+class Bench(NamedTuple):
+    script: str
+    heading: str
+    question: str
+    chart: str | None = None  # its PNG under docs/bench/
+
+
 BENCHES = [
-    ("bench/post_latency.py", "POST latency, `now` vs `later`", "What the hand-off buys a user."),
-    ("bench/handoff.py", "The hand-off under compose's web server", "What enqueueing costs."),
-    ("bench/worker_throughput.py", "Worker throughput", "What a job costs, and which setup wins."),
-    ("bench/scaling.py", "Scaling with workers", "Whether more workers send more."),
-    ("bench/mailcatcher_bench.py", "The mail catcher", "How fast the sink takes and shows mail."),
+    Bench("bench/post_latency.py", "POST latency, `now` vs `later`", "What the hand-off buys."),
+    Bench("bench/handoff.py", "The hand-off under compose's web server", "What enqueueing costs."),
+    Bench(
+        "bench/worker_throughput.py",
+        "Worker throughput",
+        "What a job costs, and which setup wins.",
+        "throughput.png",
+    ),
+    Bench("bench/scaling.py", "Scaling with workers", "Do more workers send more?", "scaling.png"),
+    Bench(
+        "bench/end_to_end.py",
+        "End to end",
+        "How long a submission waits for its email under load.",
+        "end_to_end.png",
+    ),
+    Bench("bench/mailcatcher_bench.py", "The mail catcher", "How fast the sink takes mail."),
 ]
 
 
@@ -45,8 +67,9 @@ def machine() -> str:
     )
 
 
-def run(script: str, quick: bool) -> str:
+def run(script: str, quick: bool, plot: Path | None) -> str:
     command = [sys.executable, script, *(["--quick"] if quick else [])]
+    command += ["--plot", str(plot)] if plot else []
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{script} failed:\n{result.stdout}\n{result.stderr}")
@@ -58,11 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny runs; write nothing")
     args = parser.parse_args(argv)
     sections = [f"# Benchmarks\n\nWritten by `make bench` on {machine()}.\n"]
-    for script, heading, question in BENCHES:
-        print(f"== {script}", flush=True)
-        output = run(script, args.quick)
-        print(output, flush=True)
-        sections.append(f"## {heading}\n\n{question} `{script}`:\n\n```text\n{output}\n```\n")
+    with tempfile.TemporaryDirectory() as scratch:
+        charts = Path(scratch) if args.quick else PLOTS  # quick: drawn, then thrown away
+        for script, heading, question, chart in BENCHES:
+            print(f"== {script}", flush=True)
+            output = run(script, args.quick, chart and charts / chart)
+            print(output, flush=True)
+            section = f"## {heading}\n\n{question} `{script}`:\n\n```text\n{output}\n```\n"
+            if chart:
+                section += f"\n![{heading}](bench/{chart})\n"
+            sections.append(section)
     if not args.quick:
         notes = OUT.with_name("benchmarks-notes.md")
         if notes.exists():

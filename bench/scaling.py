@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import plots  # noqa: E402
 from bench.servers import redis_process, smtp_sink  # noqa: E402
 from bench.workers import pool_command, run_workers, settings  # noqa: E402
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
+    parser.add_argument("--plot", help="also draw the curve into this PNG")
     args = parser.parse_args(argv)
     sizes, per_worker, delay = SIZES, JOBS_PER_WORKER, DELAY_SECONDS
     if args.quick:
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
                 run = run_workers(command, env, redis.proc.pid, sink, count, n, late=True)
                 rates[n].append(run.rate)
     print(table(rates, delay, per_worker, args.rounds))
+    if args.plot:
+        plots.scaling(rates, delay, args.plot)
 
 
 def table(rates: dict[int, list[float]], delay: float, per_worker: int, rounds: int) -> str:

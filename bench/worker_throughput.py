@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import config, create_app, giphy, mailer  # noqa: E402
 from app.submissions import Submission  # noqa: E402
+from bench import plots  # noqa: E402
 from bench.servers import redis_process, smtp_sink  # noqa: E402
 from bench.workers import Run, forking_command, pool_command, run_workers, settings  # noqa: E402
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
+    parser.add_argument("--plot", help="also draw the rates into this PNG")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.jobs = 1, 20
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
                     run_workers(command(redis.url), env, redis.proc.pid, sink, count, workers, late)
                 )
     print(table(bare, runs, args, size))
+    if args.plot:
+        rates = {label: [run.rate for run in results] for label, results in runs.items()}
+        plots.throughput({"bare smtplib loop": bare, **rates}, args.plot)
 
 
 def table(bare: list[float], runs: dict[str, list[Run]], args, size: int) -> str:
