@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import Sequence
 
@@ -19,9 +20,10 @@ from aiohttp import web
 from mailcatcher import __version__
 from mailcatcher.events import Bus
 from mailcatcher.mailbox import Mailbox
+from mailcatcher.release import Relay
 from mailcatcher.smtp import DEFAULT_MAX_MESSAGE_SIZE, close_sessions, start_smtp
 from mailcatcher.store import Store
-from mailcatcher.web import create_app
+from mailcatcher.web import PREFIX, WebOptions, create_app
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="refuse bigger messages with 552 (default: %(default)s)",
     )
     parser.add_argument(
-        "-f", "--foreground", action="store_true", help="accepted for MailCatcher compatibility"
+        "--block-remote-content",
+        action="store_true",
+        help="do not load remote images, styles and fonts in caught HTML (shown by default)",
+    )
+    parser.add_argument(
+        "--http-path", default="/", metavar="PATH", help="serve everything under this path prefix"
+    )
+    parser.add_argument(
+        "--http-host-allow",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (localhost and the --http-ip always)",
+    )
+    parser.add_argument(
+        "--http-auth",
+        type=_credentials,
+        metavar="USER:PASSWORD",
+        help="ask for these credentials (HTTP basic auth) on every page and API route",
+    )
+    parser.add_argument(
+        "--release-smtp",
+        type=_host_port,
+        metavar="HOST:PORT",
+        help="turn on release: send caught messages on through this SMTP server",
+    )
+    parser.add_argument("--release-starttls", action="store_true", help="use STARTTLS there")
+    parser.add_argument(
+        "--release-auth", type=_credentials, metavar="USER:PASSWORD", help="log in there"
+    )
+    parser.add_argument(
+        "--release-to",
+        type=re.compile,
+        metavar="REGEX",
+        help="release only to recipients matching this (default: any)",
+    )
+    parser.add_argument(
+        "--no-quit", action="store_true", help="refuse DELETE / (which otherwise stops the sink)"
+    )
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="accepted for MailCatcher compatibility: this sink always runs in the foreground",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every HTTP request")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -80,8 +125,19 @@ async def serve(options: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM; returns the exit status."""
     store = Store(options.db)
     mailbox = Mailbox(store, Bus(), options.messages_limit)
+    stop = asyncio.Event()
+    web_options = WebOptions(
+        block_remote=options.block_remote_content,
+        http_path=options.http_path,
+        hosts=frozenset([*options.http_host_allow, options.http_ip]),
+        auth=options.http_auth,
+        relay=_relay(options),
+    )
+    app = create_app(mailbox, web_options, quit=None if options.no_quit else stop.set)
     runner = web.AppRunner(
-        create_app(mailbox), access_log=log if options.verbose else None, shutdown_timeout=2.0
+        app,
+        access_log=log if options.verbose else None,
+        shutdown_timeout=2.0,
     )
     smtp_server = sessions = None
     try:
@@ -95,8 +151,8 @@ async def serve(options: argparse.Namespace) -> int:
         return 1
     else:
         log.info("==> smtp://%s:%d", options.smtp_ip, options.smtp_port)
-        log.info("==> http://%s:%d", options.http_ip, options.http_port)
-        await _until_signalled()
+        log.info("==> http://%s:%d%s", options.http_ip, options.http_port, app[PREFIX] + "/")
+        await _until_signalled(stop)
         log.info("shutting down")
         return 0
     finally:
@@ -107,12 +163,35 @@ async def serve(options: argparse.Namespace) -> int:
         store.close()
 
 
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
+async def _until_signalled(stop: asyncio.Event) -> None:
+    """Until SIGINT or SIGTERM, or until ``stop`` is set (DELETE / does that)."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+
+
+def _relay(options: argparse.Namespace) -> Relay | None:
+    if options.release_smtp is None:
+        return None
+    host, port = options.release_smtp
+    return Relay(host, port, options.release_starttls, options.release_auth, options.release_to)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        return text, 25
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("give it as HOST:PORT")
+    return host, int(port)
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, colon, password = text.partition(":")
+    if not (user and colon and password):
+        raise argparse.ArgumentTypeError("give it as USER:PASSWORD")
+    return user, password
 
 
 def _positive(text: str) -> int:

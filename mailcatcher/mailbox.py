@@ -29,16 +29,15 @@ class Mailbox:
         parsed: ParsedMessage | None = None,
     ) -> Row:
         """Keep one message from an SMTP envelope; addresses get MailCatcher's brackets."""
+        parsed = parsed if parsed is not None else parse(source)
         summary = self.store.add(
-            f"<{sender or ''}>",
-            [f"<{address}>" for address in recipients],
-            source,
-            parsed if parsed is not None else parse(source),
+            f"<{sender or ''}>", [f"<{address}>" for address in recipients], source, parsed
         )
         log.info(
             "==> SMTP: Received message from %s (%s bytes)", summary["sender"], summary["size"]
         )
-        self.bus.publish({"type": "add", "message": summary})
+        # MailCatcher's frame carries its message row, content type included.
+        self.bus.publish({"type": "add", "message": {**summary, "type": parsed.type}})
         self._apply_limit()
         return summary
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
@@ -39,16 +39,31 @@ class ParsedMessage:
     subject: str | None
     type: str
     parts: tuple[Part, ...]
+    from_header: str = ""
+    to_header: str = ""  # To and Cc, for the search's to:
+    tags: tuple[str, ...] = ()  # from X-Tags
+    search_text: str = ""  # the text of its bodies, for the search
+
+
+# How much of a message's body text the search looks through.
+SEARCH_TEXT_MAX_CHARS = 16_384
+_TAG_SPLIT = re.compile(r"[,\s]+")
+_HTML_TAG = re.compile(r"<[^>]*>")
 
 
 def parse(source: bytes) -> ParsedMessage:
     """Parse `source`; on any failure keep the whole source as one plain-text part."""
     try:
         message = BytesParser(policy=policy.default).parsebytes(source)
+        parts = _with_content_ids([_part(leaf) for leaf in _leaves(message)])
         return ParsedMessage(
             subject=_subject(message),
             type=_content_type(message),
-            parts=tuple(_part(leaf) for leaf in _leaves(message)),
+            parts=parts,
+            from_header=clean_text(_header(message, "From") or ""),
+            to_header=clean_text(" ".join(_header(message, h) or "" for h in ("To", "Cc"))),
+            tags=_tags(_header(message, "X-Tags") or ""),
+            search_text=_search_text(parts),
         )
     except Exception:  # the email package has many ways to fail on hostile input
         log.warning("could not parse a message; keeping its raw source", exc_info=True)
@@ -57,15 +72,45 @@ def parse(source: bytes) -> ParsedMessage:
         )
 
 
+def _tags(header: str) -> tuple[str, ...]:
+    """X-Tags: a comma- or space-separated list, as Mailpit reads it."""
+    return tuple(dict.fromkeys(t.lower() for t in _TAG_SPLIT.split(clean_text(header)) if t))
+
+
+def _search_text(parts: tuple[Part, ...]) -> str:
+    texts = []
+    for part in parts:
+        if part.is_attachment or not part.type.startswith("text/"):
+            continue
+        text = part.body[: SEARCH_TEXT_MAX_CHARS * 4].decode("utf-8", "replace")
+        texts.append(_HTML_TAG.sub(" ", text) if part.type == "text/html" else text)
+    return " ".join(texts)[:SEARCH_TEXT_MAX_CHARS]
+
+
 def _leaves(message: Message) -> list[Message]:
-    leaves = [part for part in message.walk() if not part.is_multipart()]
+    """The leaf parts, in order. A forwarded message (message/rfc822) is one leaf, an
+    attachment: its own HTML and text must not become this message's."""
+    if message.get_content_type() == "message/rfc822" or not message.is_multipart():
+        return [message]
+    leaves = [leaf for part in message.iter_parts() for leaf in _leaves(part)]
     return leaves or [message]
+
+
+def _with_content_ids(parts: list[Part]) -> tuple[Part, ...]:
+    """Every attachment gets a Content-ID, as MailCatcher's mail gem generates one:
+    its clients build `parts/:cid` links from it. Kept with the part, so it is stable."""
+    return tuple(
+        part if part.cid or not part.is_attachment else replace(part, cid=f"part{n}@mailcatcher")
+        for n, part in enumerate(parts)
+    )
 
 
 def _part(leaf: Message) -> Part:
     kind = _content_type(leaf)
     if kind.startswith("multipart/"):
         kind = "text/plain"  # a multipart whose boundaries never parsed: show its text
+    if kind == "message/rfc822":
+        return _forwarded(leaf)
     filename = _safe(lambda: leaf.get_filename())
     disposition = _safe(lambda: leaf.get_content_disposition())
     body = _payload(leaf)
@@ -79,6 +124,21 @@ def _part(leaf: Message) -> Part:
         is_attachment=filename is not None or disposition == "attachment",
         filename=clean_text(filename) if filename is not None else None,
         charset=charset,
+        body=body,
+    )
+
+
+def _forwarded(leaf: Message) -> Part:
+    """A forwarded message: an attachment holding the whole inner message, as .eml."""
+    inner = leaf.get_payload(0) if leaf.is_multipart() else None
+    body = inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else _payload(leaf)
+    filename = _safe(lambda: leaf.get_filename()) or "forwarded-message.eml"
+    return Part(
+        cid=_content_id(leaf),
+        type="message/rfc822",
+        is_attachment=True,
+        filename=clean_text(filename),
+        charset=None,
         body=body,
     )
 

@@ -3,12 +3,19 @@
 Like MailCatcher it accepts any sender, any recipient and any AUTH credentials, and
 delivers nothing. aiosmtpd enforces the size limit (552 at MAIL FROM when the client
 declares SIZE, 552 after DATA otherwise).
+
+Where aiosmtpd is stricter than MailCatcher and Mailpit, CatchingSMTP relaxes it, so
+no mail an app sends is refused (and lost): lines of any length up to the size limit
+(aiosmtpd refuses those over 1,000 bytes), bare-LF line endings (Python's own
+``smtplib.sendmail(..., msg.as_bytes())`` sends them), and a second MAIL FROM
+without RSET, which starts a new message as in MailCatcher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import weakref
 from typing import Any
@@ -25,6 +32,27 @@ DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
 # Parsing a big message takes long enough to stall the web side, so it moves to a
 # worker thread; parsing touches no shared state, so this needs no lock.
 PARSE_IN_THREAD_ABOVE = 1024 * 1024
+# A line after a bare LF, dot-stuffed by the client: aiosmtpd only unstuffs lines
+# that follow CRLF, since to it the whole bare-LF message is one line.
+_STUFFED_AFTER_BARE_LF = re.compile(rb"(?<=[^\r]\n)\.")
+
+
+class CatchingSMTP(SMTP):
+    def __init__(self, *args: Any, data_size_limit: int = DEFAULT_MAX_MESSAGE_SIZE, **kwargs: Any):
+        # Read by SMTP.__init__ for its stream reader's buffer: a line (or a whole
+        # bare-LF message) may be as long as the message itself. Twice that, so a line
+        # past the size limit still gets the size's 552, not 500 Line too long.
+        self.line_length_limit = 2 * data_size_limit + 2
+        super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self.envelope is not None and self.envelope.mail_from:
+            self._set_rset_state()  # MailCatcher's choice: no 503 nested MAIL
+        await super().smtp_MAIL(arg)
+
+
+def unstuff_bare_lf_lines(source: bytes) -> bytes:
+    return _STUFFED_AFTER_BARE_LF.sub(b"", source) if b"\n." in source else source
 
 
 class CatchAllHandler:
@@ -32,7 +60,7 @@ class CatchAllHandler:
         self._mailbox = mailbox
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        source = envelope.original_content or b""
+        source = unstuff_bare_lf_lines(envelope.original_content or b"")
         try:
             if len(source) > PARSE_IN_THREAD_ABOVE:
                 parsed = await asyncio.get_running_loop().run_in_executor(None, parse, source)
@@ -60,7 +88,7 @@ async def start_smtp(
     hostname = socket.gethostname()  # aiosmtpd would otherwise resolve an FQDN per connection
 
     def session() -> SMTP:
-        protocol = SMTP(
+        protocol = CatchingSMTP(
             handler,
             data_size_limit=max_message_size,
             enable_SMTPUTF8=True,

@@ -9,12 +9,14 @@ as a string, `created_at` as ISO 8601 in UTC) so the web layer only serialises t
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailcatcher import search
 from mailcatcher.mime import HTML_TYPES, ParsedMessage
 
 SCHEMA = """
@@ -26,7 +28,12 @@ CREATE TABLE IF NOT EXISTS message (
     source BLOB,
     size TEXT,
     type TEXT,
-    created_at TEXT
+    created_at TEXT,
+    from_header TEXT,
+    to_header TEXT,
+    tags TEXT,
+    has_attachment INTEGER,
+    search_text TEXT
 );
 CREATE TABLE IF NOT EXISTS message_part (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -44,6 +51,16 @@ CREATE INDEX IF NOT EXISTS message_part_message_id ON message_part (message_id);
 """
 
 SUMMARY = "id, sender, recipients, subject, size, created_at"
+# Added after the first release: a file kept from then gets them on open.
+SEARCH_COLUMNS = {
+    "from_header": "TEXT",
+    "to_header": "TEXT",
+    "tags": "TEXT",
+    "has_attachment": "INTEGER",
+    "search_text": "TEXT",
+}
+# A plus-address's tag: ada+signup@example.com is tagged "signup".
+PLUS_TAG = re.compile(r"^<?[^@+>]+\+([^@>]+)@")
 PART = "position, cid, type, is_attachment, filename, charset, body, size"
 
 Row = dict[str, Any]
@@ -59,17 +76,26 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_missing_columns(self) -> None:
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(message)")}
+        with self._db:
+            for name, kind in SEARCH_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE message ADD COLUMN {name} {kind}")
 
     def add(self, sender: str, recipients: list[str], source: bytes, parsed: ParsedMessage) -> Row:
         """Store one message with its parts; returns its summary as `GET /messages` lists it."""
         created_at = datetime.now(UTC).replace(microsecond=0).isoformat()
         with self._db:
             cursor = self._db.execute(
-                "INSERT INTO message (sender, recipients, subject, source, size, type, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO message (sender, recipients, subject, source, size, type, created_at,"
+                " from_header, to_header, tags, has_attachment, search_text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sender,
                     json.dumps(recipients),
@@ -78,6 +104,11 @@ class Store:
                     str(len(source)),
                     parsed.type,
                     created_at,
+                    parsed.from_header,
+                    parsed.to_header,
+                    json.dumps(tags(parsed, recipients)),
+                    int(any(part.is_attachment for part in parsed.parts)),
+                    parsed.search_text,
                 ),
             )
             message_id = cursor.lastrowid
@@ -108,15 +139,24 @@ class Store:
         }
 
     def messages(self, query: str | None = None) -> list[Row]:
-        """Oldest first, as MailCatcher lists them; `query` filters sender, recipients, subject."""
-        sql, args = f"SELECT {SUMMARY} FROM message", ()
-        if query:
-            sql += (
-                " WHERE (coalesce(sender, '') || ' ' || coalesce(recipients, '') || ' '"
-                " || coalesce(subject, '')) LIKE ? ESCAPE '\\'"
-            )
-            args = (f"%{_escape_like(query)}%",)
-        return [_summary(row) for row in self._db.execute(sql + " ORDER BY id", args)]
+        """Oldest first, as MailCatcher lists them; `query` in mailcatcher/search.py's syntax."""
+        where, args = search.condition(query)
+        sql = f"SELECT {SUMMARY} FROM message WHERE {where} ORDER BY id"
+        return [_summary(row) for row in self._db.execute(sql, args)]
+
+    def page(
+        self, query: str | None, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[Row], int]:
+        """One page of the messages ``query`` finds, with their tags, and how many it finds."""
+        where, args = search.condition(query)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._db.execute(
+            f"SELECT {SUMMARY}, tags FROM message WHERE {where} ORDER BY id {order}"
+            " LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        total = self._db.execute(f"SELECT count(*) FROM message WHERE {where}", args).fetchone()[0]
+        return [_summary(row) for row in rows], total
 
     def message(self, message_id: int) -> Row | None:
         row = self._db.execute(
@@ -197,8 +237,12 @@ class Store:
 def _summary(row: sqlite3.Row) -> Row:
     summary = dict(row)
     summary["recipients"] = json.loads(summary["recipients"])
+    if "tags" in summary:
+        summary["tags"] = json.loads(summary["tags"] or "[]")
     return summary
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def tags(parsed: ParsedMessage, recipients: list[str]) -> list[str]:
+    """X-Tags, then the tags of plus-addressed recipients, each once, in lower case."""
+    plus = [m[1].lower() for m in map(PLUS_TAG.match, recipients) if m]
+    return list(dict.fromkeys([*parsed.tags, *plus]))

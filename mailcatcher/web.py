@@ -8,15 +8,24 @@ attachments that have no Content-ID (MailCatcher gives those no usable link).
 Caught mail is hostile input. Every response under /messages carries a
 Content-Security-Policy with `sandbox` and no script source, so an HTML body or
 part cannot run script even when opened directly, and the inbox page itself only
-runs its own script file.
+runs its own script file. What an email may do: open its links in a new tab (the
+served HTML gets `<base target="_blank">`, and both sandboxes allow popups that
+escape them), and load remote images, styles and fonts, as it would in a mail
+client, unless the sink runs with `--block-remote-content`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hmac
+import logging
 import re
+import smtplib
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -25,6 +34,10 @@ from aiohttp import WSCloseCode, web
 from mailcatcher.events import OVERFLOW, Subscription
 from mailcatcher.mailbox import Mailbox
 from mailcatcher.mime import HTML_TYPES, clean_text
+from mailcatcher.release import Relay, ReleaseRefused
+from mailcatcher.search import BadQuery
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -35,48 +48,150 @@ PAGE_CSP = (
     "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
+# Scripts, forms and same-origin access stay off; popups (links opening in a new tab)
+# are let out of the sandbox, so the page a link opens works normally.
+SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 MESSAGE_CSP = (
-    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-    "font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
-    "sandbox"
+    "default-src 'none'; img-src {remote}'self' data:; style-src {remote}'unsafe-inline'; "
+    "font-src {remote}'self' data:; base-uri 'none'; form-action 'none'; "
+    f"frame-ancestors 'self'; sandbox {SANDBOX}"
 )
 CID_REFERENCE = re.compile(r"cid:([^'\"> ]+)", re.IGNORECASE)
+# Something an HTML body would fetch from another server: an image, a stylesheet, a font.
+REMOTE_REFERENCE = re.compile(
+    r"""(?:\b(?:src|href|background)\s*=\s*["']?|url\(\s*["']?|@import\s+["'])(?:https?:)?//""",
+    re.IGNORECASE,
+)
+HEAD_OPEN = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+LINKS_IN_NEW_TAB = '<base target="_blank">'
 
 MAILBOX = web.AppKey("mailbox", Mailbox)
+RELAY = web.AppKey("relay", object)
+PREFIX = web.AppKey("prefix", str)
+BLOCK_REMOTE = web.AppKey("block_remote", bool)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)
 
 
-def create_app(mailbox: Mailbox) -> web.Application:
-    app = web.Application()
+@dataclass(frozen=True)
+class WebOptions:
+    """The HTTP side's flags (mailcatcher/cli.py)."""
+
+    block_remote: bool = False  # --block-remote-content
+    http_path: str = "/"  # --http-path: a prefix for every route; the page's links are relative
+    hosts: frozenset[str] = frozenset()  # Host names accepted besides localhost and loopback
+    auth: tuple[str, str] | None = None  # --http-auth user:password
+    relay: Relay | None = None  # --release-smtp and friends; None: release is off
+
+
+def create_app(
+    mailbox: Mailbox, options: WebOptions = WebOptions(), quit: Callable[[], None] | None = None
+) -> web.Application:
+    """``quit``: what `DELETE /` calls to stop the sink, as MailCatcher's does; None
+    (--no-quit) answers 403."""
+    app = web.Application(middlewares=[only_known_hosts(options.hosts), basic_auth(options.auth)])
     app[MAILBOX] = mailbox
+    app[BLOCK_REMOTE] = options.block_remote
+    app[RELAY] = options.relay
     app[SOCKETS] = weakref.WeakSet()
+    path = options.http_path.strip("/")
+    app[PREFIX] = prefix = f"/{path}" if path else ""
     page = INBOX_PAGE.read_text(encoding="utf-8")
 
     async def inbox(request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
-    app.router.add_get("/", inbox)
-    app.router.add_static("/assets", STATIC_DIR)
-    app.router.add_get("/messages", messages)
-    app.router.add_delete("/messages", clear)
-    app.router.add_get(r"/messages/{id:\d+}.json", message_json)
-    app.router.add_get(r"/messages/{id:\d+}.html", message_html)
-    app.router.add_get(r"/messages/{id:\d+}.plain", message_plain)
-    app.router.add_get(r"/messages/{id:\d+}.source", message_source)
-    app.router.add_get(r"/messages/{id:\d+}.eml", message_eml)
-    app.router.add_get(r"/messages/{id:\d+}/parts/{cid:.+}", message_part)
-    app.router.add_get(r"/messages/{id:\d+}/attachments/{position:\d+}", message_attachment)
-    app.router.add_delete(r"/messages/{id:\d+}", delete_message)
+    async def quit_sink(request: web.Request) -> web.Response:
+        if quit is None:
+            raise web.HTTPForbidden(text="this sink runs with --no-quit")
+        log.info("quit requested over HTTP (DELETE %s/)", prefix)
+        asyncio.get_running_loop().call_later(0.1, quit)  # after this answer has gone
+        return web.Response(status=204)
+
+    async def to_inbox(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"{prefix}/")  # the page's relative links need the slash
+
+    add = app.router
+    if prefix:
+        add.add_get(prefix, to_inbox)
+    add.add_get(f"{prefix}/", inbox)
+    add.add_delete(f"{prefix}/", quit_sink)
+    add.add_static(f"{prefix}/assets", STATIC_DIR)
+    add.add_get(f"{prefix}/messages", messages)
+    add.add_delete(f"{prefix}/messages", clear)
+    message = f"{prefix}/messages/{{id:\\d+}}"
+    add.add_get(f"{message}.json", message_json)
+    add.add_get(f"{message}.html", message_html)
+    add.add_get(f"{message}.plain", message_plain)
+    add.add_get(f"{message}.source", message_source)
+    add.add_get(f"{message}.eml", message_eml)
+    add.add_get(f"{message}/parts/{{cid:.+}}", message_part)
+    add.add_get(f"{message}/attachments/{{position:\\d+}}", message_attachment)
+    add.add_delete(message, delete_message)
+    add.add_post(f"{message}/release", release_message)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(close_sockets)
     return app
 
 
+# The most rows one page of `GET /messages?limit=` holds.
+PAGE_MAX = 1000
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def only_known_hosts(hosts: frozenset[str]):
+    """Refuse a request whose Host is not one this sink is reached by: a web page that
+    points its own name at 127.0.0.1 (DNS rebinding) could otherwise read caught mail."""
+    allowed = LOOPBACK_HOSTS | {host.lower() for host in hosts}
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        host = urlsplit(f"//{request.host}").hostname or ""
+        if host not in allowed and not host.endswith(".localhost"):
+            raise web.HTTPMisdirectedRequest(
+                text=f"Host {host!r} is not this mail catcher's (add it with --http-host-allow)"
+            )
+        return await handler(request)
+
+    return middleware
+
+
+def basic_auth(credentials: tuple[str, str] | None):
+    """HTTP basic auth on every route (--http-auth), checked in constant time."""
+    expected = b"Basic " + base64.b64encode(":".join(credentials).encode()) if credentials else b""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if credentials and not hmac.compare_digest(
+            request.headers.get("Authorization", "").encode(), expected
+        ):
+            raise web.HTTPUnauthorized(
+                headers={"WWW-Authenticate": 'Basic realm="mailcatcher", charset="UTF-8"'}
+            )
+        return await handler(request)
+
+    return middleware
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     if web.WebSocketResponse().can_prepare(request).ok:
         return await live_updates(request)
-    mailbox = request.app[MAILBOX]
-    return web.json_response(mailbox.store.messages(request.query.get("q")))
+    store, query = request.app[MAILBOX].store, request.query
+    try:
+        if "limit" not in query:  # MailCatcher's list: all of them, oldest first
+            return web.json_response(store.messages(query.get("q")))
+        limit, offset = _count(query, "limit", PAGE_MAX), _count(query, "offset")
+        rows, total = store.page(query.get("q"), limit, offset, query.get("order") != "oldest")
+    except (BadQuery, ValueError) as exc:
+        return _error(400, str(exc))
+    return web.json_response(rows, headers={"X-Total-Count": str(total)})
+
+
+def _count(query, name: str, most: int | None = None) -> int:
+    value = int(query.get(name, "0"))
+    if value < 0 or (most is not None and value > most):
+        raise ValueError(f"{name} must be between 0 and {most or 'any'}")
+    return value
 
 
 async def clear(request: web.Request) -> web.Response:
@@ -101,6 +216,10 @@ async def message_json(request: web.Request) -> web.Response:
         }
         for part in store.attachments(message_id)
     ]
+    if request.app[BLOCK_REMOTE]:  # the inbox says so: the email looks different
+        html = store.body_part(message_id, HTML_TYPES)
+        blocked = html is not None and has_remote_content(html["body"].decode("utf-8", "replace"))
+        message["remote_content_blocked"] = blocked
     return web.json_response(message)
 
 
@@ -112,7 +231,19 @@ async def message_html(request: web.Request) -> web.Response:
     html = part["body"].decode("utf-8", "replace")
     # As MailCatcher does: point cid: references at this message's own parts.
     html = CID_REFERENCE.sub(lambda match: f"{message_id}/parts/{match[1]}", html)
-    return web.Response(text=html, content_type=part["type"], charset="utf-8")
+    return web.Response(text=links_in_new_tab(html), content_type="text/html", charset="utf-8")
+
+
+def links_in_new_tab(html: str) -> str:
+    """A <base target> first in the head (or the document): links open in a new tab.
+    The email's own <base href> stays blocked by the CSP's base-uri."""
+    head = HEAD_OPEN.search(html)
+    at = head.end() if head else 0
+    return f"{html[:at]}{LINKS_IN_NEW_TAB}{html[at:]}"
+
+
+def has_remote_content(html: str) -> bool:
+    return REMOTE_REFERENCE.search(html) is not None
 
 
 async def message_plain(request: web.Request) -> web.Response:
@@ -138,6 +269,42 @@ async def message_part(request: web.Request) -> web.Response:
 async def message_attachment(request: web.Request) -> web.Response:
     store = request.app[MAILBOX].store
     return _part_response(store.part_at(_id(request), int(request.match_info["position"])))
+
+
+async def release_message(request: web.Request) -> web.Response:
+    """Send the message, as caught, to the given recipients through the flags' relay.
+    JSON only: a page on another site cannot send that without a CORS preflight."""
+    relay: Relay | None = request.app[RELAY]
+    if relay is None:
+        return _error(503, "Release is off: start the sink with --release-smtp HOST:PORT.")
+    if request.content_type != "application/json":
+        return _error(415, "Send a JSON body with Content-Type: application/json.")
+    message_id = _id(request)
+    store = request.app[MAILBOX].store
+    message, source = store.message(message_id), store.source(message_id)
+    if message is None or source is None:
+        raise web.HTTPNotFound()
+    try:
+        body = await request.json()
+        recipients = relay.check(body.get("recipients") if isinstance(body, dict) else None)
+    except ValueError:
+        return _error(400, "The body is not JSON.")
+    except ReleaseRefused as refused:
+        return _error(422, str(refused))
+    sender = message["sender"].removeprefix("<").removesuffix(">")
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, relay.send, sender, recipients, source
+        )
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("release of message %d to %s failed: %s", message_id, recipients, exc)
+        return _error(502, f"The relay {relay.host}:{relay.port} refused or failed: {exc}")
+    log.info("==> released message %d to %s via %s", message_id, recipients, relay.host)
+    return web.json_response({"released_to": recipients})
+
+
+def _error(status: int, text: str) -> web.Response:
+    return web.json_response({"error": text}, status=status)
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -182,15 +349,24 @@ async def close_sockets(app: web.Application) -> None:
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
-    if request.path == "/":
+    path = request.path.removeprefix(request.app[PREFIX])
+    if path == "/":
         response.headers["Content-Security-Policy"] = PAGE_CSP
         response.headers["X-Frame-Options"] = "DENY"
-    elif request.path.startswith("/messages"):
-        response.headers["Content-Security-Policy"] = MESSAGE_CSP
+    elif path.startswith("/messages"):
+        remote = "" if request.app[BLOCK_REMOTE] else "https: http: "
+        response.headers["Content-Security-Policy"] = MESSAGE_CSP.format(remote=remote)
+
+
+# SQLite's integers are 64-bit signed: a bigger id names no message.
+MAX_ID = 2**63 - 1
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    message_id = int(request.match_info["id"])
+    if message_id > MAX_ID:
+        raise web.HTTPNotFound()
+    return message_id
 
 
 def _source(request: web.Request, content_type: str, charset: str | None = None) -> web.Response:

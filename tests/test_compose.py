@@ -242,3 +242,15 @@ def test_compose_scheduler_runs_the_procfile_scheduler():
     procfile = shell_words(PROCFILE["scheduler"])
     assert compose[:3] == procfile[:3] == ["python", "-m", "jobs.scheduler"]
     assert "REDIS_URL" in compose[compose.index("--url") + 1]
+
+
+def test_the_dev_and_compose_sinks_cannot_be_quit_over_http():
+    """MailCatcher's DELETE / stops the sink; make dev's and compose's refuse it."""
+    assert "--no-quit" in shell_words(PROCFILE["mailcatcher"])
+    assert "--no-quit" in shell_words(SERVICES["mailcatcher"]["command"])
+
+
+def test_the_dev_sink_keeps_a_bounded_mailbox():
+    """On a shared laptop the sink's file must not grow without end: the newest 10,000."""
+    words = shell_words(PROCFILE["mailcatcher"])
+    assert words[words.index("--messages-limit") + 1] == "10000"

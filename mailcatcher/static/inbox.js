@@ -10,13 +10,15 @@
   const tbody = document.querySelector("#messages tbody");
   const messageView = document.getElementById("message");
   const search = document.getElementById("search");
-  const rows = new Map(); // message id -> { tr, haystack }
+  const PAGE = 200; // rows fetched at a time: the list stays fast at any inbox size
+  const rows = new Map(); // message id -> { tr }, the rows loaded so far
+  let total = 0; // how many messages the current search finds, loaded or not
   let selectedId = null;
   let preferredFormat = "html";
-  let loading = false;
-  let pending = []; // frames that arrived while the list was loading
   let everLoaded = false;
   let retryDelay = 500;
+  let reloadTimer = null;
+  let loadSeq = 0; // a newer load wins over an older one still in flight
 
   const url = (path) => new URL(path, document.baseURI).toString();
   const bare = (address) => String(address ?? "").replace(/^<(.*)>$/, "$1");
@@ -44,48 +46,46 @@
   // -- the list -------------------------------------------------------------
 
   function makeRow(message) {
-    const sender = bare(message.sender);
-    const recipients = (message.recipients || []).map(bare).join(", ");
     const subject = message.subject ?? "";
     const tr = document.createElement("tr");
     tr.dataset.messageId = String(message.id);
+    const subjectCell = cell(subject || "(no subject)", subject ? "subject" : "subject blank");
+    for (const tag of message.tags || []) {
+      const chip = document.createElement("span");
+      chip.className = "tag";
+      chip.textContent = tag;
+      subjectCell.prepend(chip, " ");
+    }
     tr.append(
-      cell(sender, "from"),
-      cell(recipients, "to"),
-      cell(subject || "(no subject)", subject ? "subject" : "subject blank"),
+      cell(bare(message.sender), "from"),
+      cell((message.recipients || []).map(bare).join(", "), "to"),
+      subjectCell,
       cell(formatDate(message.created_at), "created-at"),
       cell(formatSize(message.size), "size"),
     );
-    const haystack = `${sender} ${recipients} ${subject}`.toLowerCase();
-    tr.hidden = !matchesSearch(haystack);
-    return { tr, haystack };
+    return { tr };
   }
 
-  function renderList(messages) {
+  // Shows ``messages`` (newest first) as the list, or after it with ``append``.
+  function renderList(messages, append) {
     const started = performance.now();
     const fragment = document.createDocumentFragment();
-    rows.clear();
-    for (let i = messages.length - 1; i >= 0; i -= 1) {
-      const row = makeRow(messages[i]);
-      rows.set(messages[i].id, row);
+    if (!append) rows.clear();
+    for (const message of messages) {
+      if (rows.has(message.id)) continue;
+      const row = makeRow(message);
+      rows.set(message.id, row);
       fragment.append(row.tr);
     }
-    tbody.replaceChildren(fragment);
+    if (append) tbody.append(fragment);
+    else tbody.replaceChildren(fragment);
     if (selectedId !== null && rows.has(selectedId)) {
       rows.get(selectedId).tr.classList.add("selected");
-    } else {
+    } else if (selectedId !== null && !append) {
       unselect();
     }
     updateCount();
     document.documentElement.dataset.renderMs = (performance.now() - started).toFixed(1);
-  }
-
-  function addMessage(message) {
-    if (rows.has(message.id)) return;
-    const row = makeRow(message);
-    rows.set(message.id, row);
-    tbody.prepend(row.tr);
-    updateCount();
   }
 
   function removeMessage(id) {
@@ -94,39 +94,64 @@
     const next = id === selectedId ? neighbour(row.tr, 1) || neighbour(row.tr, -1) : null;
     row.tr.remove();
     rows.delete(id);
+    total = Math.max(0, total - 1);
     if (id === selectedId) next ? select(Number(next.dataset.messageId)) : unselect();
     updateCount();
   }
 
   function clearMessages() {
     rows.clear();
+    total = 0;
     tbody.replaceChildren();
     unselect();
     updateCount();
   }
 
   function updateCount() {
-    document.title = `MailCatcher (${rows.size})`;
+    document.title = `MailCatcher (${total})`;
     document.getElementById("empty").hidden = rows.size > 0;
+    const more = document.getElementById("more");
+    more.hidden = rows.size >= total;
+    more.textContent = `Show more (${rows.size} of ${total})`;
   }
 
   function neighbour(tr, step) {
-    let next = step > 0 ? tr.nextElementSibling : tr.previousElementSibling;
-    while (next && next.hidden) {
-      next = step > 0 ? next.nextElementSibling : next.previousElementSibling;
-    }
-    return next;
+    return step > 0 ? tr.nextElementSibling : tr.previousElementSibling;
   }
 
-  // -- search ---------------------------------------------------------------
+  // -- loading pages, searching on the server -------------------------------
 
-  function matchesSearch(haystack) {
-    const tokens = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-    return tokens.every((token) => haystack.includes(token));
+  // The first page again (or as many rows as are shown), for the current search.
+  async function load(append = false) {
+    const seq = ++loadSeq;
+    const params = new URLSearchParams({
+      limit: String(append ? PAGE : Math.max(PAGE, rows.size)),
+      offset: String(append ? rows.size : 0),
+    });
+    const query = search.value.trim();
+    if (query) params.set("q", query);
+    const response = await fetch(url(`messages?${params}`));
+    if (seq !== loadSeq) return; // a newer search or reload has started
+    const status = document.getElementById("search-status");
+    if (!response.ok) {
+      status.textContent = (await response.json().catch(() => ({}))).error || "";
+      return;
+    }
+    status.textContent = "";
+    total = Number(response.headers.get("X-Total-Count") || 0);
+    renderList(await response.json(), append);
+    everLoaded = true;
+    document.documentElement.dataset.loaded = "true";
+  }
+
+  // Coalesces bursts (typing, a flood of new mail) into one load.
+  function reloadSoon(delayMs) {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(() => load(false), delayMs);
   }
 
   function applySearch() {
-    for (const { tr, haystack } of rows.values()) tr.hidden = !matchesSearch(haystack);
+    reloadSoon(150);
   }
 
   // A link can carry a search: /#search=<url-encoded text> (Work-It's page links here
@@ -139,7 +164,7 @@
     } catch (err) {
       return; // a malformed %-escape: leave the box as it is
     }
-    applySearch();
+    if (everLoaded) applySearch();
   }
 
   // -- the selected message -------------------------------------------------
@@ -169,6 +194,8 @@
     for (const tab of messageView.querySelectorAll("[role=tab]")) {
       tab.parentElement.hidden = !available.includes(tab.dataset.format);
     }
+    document.getElementById("remote-blocked").hidden = !message.remote_content_blocked;
+    document.getElementById("release-status").textContent = "";
     document.getElementById("download").href = url(`messages/${message.id}.eml`);
     document.getElementById("download").download = `message-${message.id}.eml`;
     renderAttachments(message.attachments);
@@ -207,8 +234,30 @@
       const pre = document.getElementById(`${format}-view`);
       pre.textContent = "";
       const response = await fetch(url(`messages/${id}.${format}`));
-      if (response.ok && selectedId === id) pre.textContent = await response.text();
+      if (!response.ok || selectedId !== id) return;
+      const text = await response.text();
+      if (format === "plain") pre.replaceChildren(...linkified(text));
+      else pre.textContent = text;
     }
+  }
+
+  // Text nodes and links for the http(s) URLs in a plain-text body, built as DOM
+  // nodes (never HTML), opening in a new tab without telling the target where from.
+  function linkified(text) {
+    const nodes = [];
+    let last = 0;
+    for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g)) {
+      nodes.push(document.createTextNode(text.slice(last, match.index)));
+      const link = document.createElement("a");
+      link.href = match[0];
+      link.textContent = match[0];
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      nodes.push(link);
+      last = match.index + match[0].length;
+    }
+    nodes.push(document.createTextNode(text.slice(last)));
+    return nodes;
   }
 
   function unselect() {
@@ -225,35 +274,44 @@
     if (response.ok || response.status === 404) removeMessage(id);
   }
 
+  // Send the selected message on through the relay the sink was started with.
+  async function releaseSelected(event) {
+    event.preventDefault();
+    const id = selectedId;
+    const status = document.getElementById("release-status");
+    const recipients = document.getElementById("release-to").value
+      .split(/[\s,;]+/).filter(Boolean);
+    if (id === null || !recipients.length) return;
+    status.textContent = "Releasing…";
+    const response = await fetch(url(`messages/${id}/release`), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ recipients }),
+    });
+    const answer = await response.json().catch(() => ({}));
+    status.textContent = response.ok
+      ? `Released to ${answer.released_to.join(", ")}.`
+      : (answer.error || `Release failed (${response.status}).`);
+  }
+
   function move(step) {
     const current = selectedId !== null && rows.get(selectedId);
-    const next = current
-      ? neighbour(current.tr, step)
-      : [...tbody.rows].find((tr) => !tr.hidden);
+    const next = current ? neighbour(current.tr, step) : tbody.rows[0];
     if (next) select(Number(next.dataset.messageId));
   }
 
   // -- live updates ---------------------------------------------------------
 
+  // New mail reloads the shown rows (so it lands in place, searched and tagged);
+  // removals and clears show at once.
   function apply(frame) {
-    if (frame.type === "add") addMessage(frame.message);
+    if (frame.type === "add") reloadSoon(100);
     else if (frame.type === "remove") removeMessage(frame.id);
     else if (frame.type === "clear") clearMessages();
   }
 
-  async function refresh() {
-    loading = true;
-    try {
-      const response = await fetch(url("messages"));
-      if (response.ok) renderList(await response.json());
-      everLoaded = true;
-      document.documentElement.dataset.loaded = "true";
-    } finally {
-      loading = false;
-      const frames = pending;
-      pending = [];
-      frames.forEach(apply);
-    }
+  function refresh() {
+    return load(false);
   }
 
   function setLive(state, text) {
@@ -272,11 +330,7 @@
       setLive("open", "live");
       refresh(); // after subscribing, so nothing sent in between is missed
     });
-    socket.addEventListener("message", (event) => {
-      const frame = JSON.parse(event.data);
-      if (loading) pending.push(frame);
-      else apply(frame);
-    });
+    socket.addEventListener("message", (event) => apply(JSON.parse(event.data)));
     socket.addEventListener("close", () => {
       setLive("closed", "reconnecting…");
       if (!opened && !everLoaded) refresh(); // no websocket at all: still show the list
@@ -303,6 +357,8 @@
   window.addEventListener("hashchange", searchFromHash);
   searchFromHash();
   document.getElementById("delete").addEventListener("click", deleteSelected);
+  document.getElementById("release").addEventListener("submit", releaseSelected);
+  document.getElementById("more").addEventListener("click", () => load(true));
   document.getElementById("clear-all").addEventListener("click", async () => {
     if (!window.confirm("Delete all messages?")) return;
     const response = await fetch(url("messages"), { method: "DELETE" });

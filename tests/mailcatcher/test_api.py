@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -122,7 +123,8 @@ def test_attachment_without_content_id_gets_a_working_href(mailcatcher):
     [caught] = get(mailcatcher, "/messages").json()
 
     [attachment] = get(mailcatcher, f"/messages/{caught['id']}.json").json()["attachments"]
-    assert attachment["cid"] is None
+    assert attachment["cid"]  # generated, as MailCatcher's mail gem does
+    assert attachment["href"] == f"/messages/{caught['id']}/parts/{quote(attachment['cid'])}"
     download = get(mailcatcher, attachment["href"])
     assert download.content == b"%PDF-1.4 fake"
     assert download.headers["Content-Type"] == "application/pdf"
@@ -202,3 +204,42 @@ def test_pypi_client_reads_our_api(mailcatcher, gif_message):
     assert message.size == str(len(eml("inline_gif.eml")))
     assert message.created_at == gif_message["created_at"]
     assert client.get_message_by_id(message.message_id) == "Here is your GIF. Have a nice day."
+
+
+def test_a_forwarded_message_is_an_attachment_not_the_outer_body(mailcatcher):
+    inner = simple_message("The original", "original text")
+    inner.add_alternative("<p id=inner>original html</p>", subtype="html")
+    outer = simple_message("Fwd: The original", "See below.")
+    outer.add_attachment(inner)  # a message/rfc822 part
+    send(mailcatcher.smtp_port, outer)
+    [caught] = get(mailcatcher, "/messages").json()
+
+    shown = get(mailcatcher, f"/messages/{caught['id']}.json").json()
+    assert shown["formats"] == ["source", "plain"]  # no HTML of its own
+    assert get(mailcatcher, f"/messages/{caught['id']}.plain").text.strip() == "See below."
+    [attachment] = shown["attachments"]
+    assert attachment["type"] == "message/rfc822"
+    forwarded = get(mailcatcher, attachment["href"]).content
+    assert b"Subject: The original" in forwarded and b"original html" in forwarded
+
+
+@pytest.mark.parametrize("message_id", [2**63, 2**63 + 1, 10**30])
+def test_ids_too_big_for_sqlite_are_404(mailcatcher, message_id):
+    for suffix in (".json", ".html", ".plain", ".source", ".eml", "/parts/x"):
+        assert get(mailcatcher, f"/messages/{message_id}{suffix}").status_code == 404
+    deleted = requests.delete(f"{mailcatcher.url}/messages/{message_id}", timeout=10)
+    assert deleted.status_code == 404
+
+
+def test_an_xhtml_body_is_served_as_html(mailcatcher):
+    raw = (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: XHTML\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: application/xhtml+xml; charset=utf-8\r\n\r\n"
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body><p>strict</p></body></html>\r\n'
+    )
+    send(mailcatcher.smtp_port, raw)
+    [caught] = get(mailcatcher, "/messages").json()
+
+    html = get(mailcatcher, f"/messages/{caught['id']}.html")
+    assert html.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<p>strict</p>" in html.text

@@ -103,3 +103,53 @@ def test_console_script_runs(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_delete_slash_quits_the_sink_as_mailcatchers_does(start_mailcatcher):
+    server = start_mailcatcher()
+
+    assert requests.delete(f"{server.url}/", timeout=10).status_code == 204
+    assert server.process.wait(timeout=10) == 0
+    assert "Traceback" not in server.log
+
+
+def test_no_quit_refuses_delete_slash_and_keeps_serving(start_mailcatcher):
+    server = start_mailcatcher("--no-quit")
+
+    assert requests.delete(f"{server.url}/", timeout=10).status_code == 403
+    assert server.process.poll() is None
+    assert requests.get(f"{server.url}/messages", timeout=10).json() == []
+
+
+def test_http_path_puts_every_route_under_the_prefix(start_mailcatcher):
+    server = start_mailcatcher("--http-path", "/mail/")
+    send(server.smtp_port, simple_message("Prefixed"))
+    base = f"{server.url}/mail"
+
+    bare = requests.get(base, timeout=10, allow_redirects=False)
+    assert (bare.status_code, bare.headers["Location"]) == (302, "/mail/")
+    page = requests.get(f"{base}/", timeout=10)
+    assert 'src="assets/inbox.js"' in page.text  # relative: works under any prefix
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert requests.get(f"{base}/assets/inbox.js", timeout=10).status_code == 200
+    [message] = requests.get(f"{base}/messages", timeout=10).json()
+    shown = requests.get(f"{base}/messages/{message['id']}.json", timeout=10)
+    assert shown.json()["subject"] == "Prefixed"
+    assert (
+        "sandbox"
+        in requests.get(f"{base}/messages/{message['id']}.plain", timeout=10).headers[
+            "Content-Security-Policy"
+        ]
+    )
+    assert requests.get(f"{server.url}/messages", timeout=10).status_code == 404
+    socket = websocket.create_connection(f"ws://127.0.0.1:{server.http_port}/mail/messages")
+    socket.close()
+
+
+def test_version_is_the_projects(capsys):
+    import tomllib
+
+    with pytest.raises(SystemExit):
+        parse_args(["--version"])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"mailcatcher {project}"

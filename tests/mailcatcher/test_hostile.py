@@ -25,6 +25,8 @@ def assert_no_script_allowed(response: requests.Response) -> None:
     assert directives["default-src"] == "'none'"
     assert "script-src" not in directives
     assert "sandbox" in directives  # no same-origin access even when opened directly
+    # Links may open in a new tab; never scripts, forms or same-origin access.
+    assert set(directives["sandbox"].split()) <= {"allow-popups", "allow-popups-to-escape-sandbox"}
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -88,3 +90,50 @@ def test_active_parts_cannot_run_script_when_opened_directly(mailcatcher, cid):
     message = caught(mailcatcher, "unknown_content_type.eml")
 
     assert_no_script_allowed(get(mailcatcher, f"/messages/{message['id']}/parts/{cid}"))
+
+
+def test_links_open_in_a_new_tab_and_remote_images_load_unless_blocked(
+    mailcatcher, start_mailcatcher
+):
+    blocking = start_mailcatcher("--block-remote-content")
+    for server, remote in ((mailcatcher, True), (blocking, False)):
+        send(server.smtp_port, eml("remote_content.eml"))
+        [message] = requests.get(f"{server.url}/messages", timeout=10).json()
+        html = get(server, f"/messages/{message['id']}.html")
+
+        assert html.text.index('<base target="_blank">') < html.text.index("<a ")
+        policy = html.headers["Content-Security-Policy"]
+        img_src = next(d for d in policy.split(";") if d.strip().startswith("img-src"))
+        assert ("https:" in img_src) is remote
+        shown = get(server, f"/messages/{message['id']}.json").json()
+        assert shown.get("remote_content_blocked", False) is (not remote)
+
+
+def test_a_request_for_another_host_name_is_refused(mailcatcher):
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not read caught mail."""
+    for path in ("/", "/messages", "/assets/inbox.js"):
+        refused = get_as(mailcatcher, path, "evil.example")
+        assert refused.status_code == 421, path
+    for host in ("localhost", f"localhost:{mailcatcher.http_port}", "127.0.0.1", "[::1]:80"):
+        assert get_as(mailcatcher, "/messages", host).status_code == 200, host
+
+
+def get_as(server, path: str, host: str) -> requests.Response:
+    return requests.get(f"{server.url}{path}", headers={"Host": host}, timeout=10)
+
+
+def test_an_allowed_host_name_is_answered(start_mailcatcher):
+    server = start_mailcatcher("--http-host-allow", "mail.internal")
+    assert get_as(server, "/messages", "mail.internal:1080").status_code == 200
+    assert get_as(server, "/messages", "other.internal").status_code == 421
+
+
+def test_http_auth_guards_every_route(start_mailcatcher):
+    server = start_mailcatcher("--http-auth", "ada:s3cret")
+    for path in ("/", "/messages", "/assets/inbox.js"):
+        refused = get(server, path)
+        assert refused.status_code == 401, path
+        assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+    wrong = requests.get(f"{server.url}/messages", auth=("ada", "nope"), timeout=10)
+    assert wrong.status_code == 401
+    assert requests.get(f"{server.url}/messages", auth=("ada", "s3cret"), timeout=10).json() == []

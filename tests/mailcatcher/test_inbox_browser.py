@@ -7,6 +7,7 @@ list to be loaded before it sends mail, as MailCatcher's own spec does.
 from __future__ import annotations
 
 import re
+import smtplib
 from urllib.parse import quote
 
 import pytest
@@ -204,3 +205,131 @@ def test_a_search_in_the_address_fills_the_box_and_filters(page: Page, mailcatch
     expect(visible).to_have_count(1)
     expect(visible).to_contain_text("Mondays")
     assert page.evaluate("window.__notReloaded") is True
+
+
+# -- links and remote content ---------------------------------------------------------
+
+
+def html_email(subject: str, html: str) -> bytes:
+    head = f"From: app@example.com\r\nTo: user@example.com\r\nSubject: {subject}\r\n"
+    head += "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    return (head + html + "\r\n").encode()
+
+
+def site(httpserver):
+    """The app a caught email links to: a confirmation page and a logo."""
+    httpserver.expect_request("/confirm").respond_with_data(
+        "<title>Confirmed</title><h1 id=done>Thanks, confirmed</h1>", content_type="text/html"
+    )
+    httpserver.expect_request("/logo.gif").respond_with_data(GIF, content_type="image/gif")
+    return httpserver
+
+
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def test_a_link_in_a_caught_email_opens_its_page_in_a_new_tab(page: Page, mailcatcher, httpserver):
+    site(httpserver)
+    link = httpserver.url_for("/confirm")
+    logo = httpserver.url_for("/logo.gif")
+    open_inbox(page, mailcatcher)
+    html = f'<p><a id="confirm" href="{link}">Confirm your address</a></p><img src="{logo}">'
+    send(mailcatcher.smtp_port, html_email("Confirm please", html))
+
+    row(page, "Confirm please").click()
+    confirm = page.frame_locator("#html-view").locator("a#confirm")
+    expect(confirm).to_be_visible()
+    wait_for(lambda: any(r.path == "/logo.gif" for r, _ in httpserver.log), what="the remote image")
+
+    with page.context.expect_page() as opened:
+        confirm.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    expect(tab.locator("#done")).to_have_text("Thanks, confirmed")
+    assert tab.url == link
+    assert page.url.startswith(mailcatcher.url)  # the inbox stays where it was
+
+
+def test_urls_in_the_plain_text_view_are_links(page: Page, mailcatcher, httpserver):
+    site(httpserver)
+    link = httpserver.url_for("/confirm")
+    open_inbox(page, mailcatcher)
+    send(mailcatcher.smtp_port, simple_message("Plain link", f"Confirm here: {link}.\nThanks!"))
+
+    row(page, "Plain link").click()
+    page.get_by_role("tab", name="Plain text").click()
+    anchor = page.locator("#plain-view a")
+    expect(anchor).to_have_attribute("href", link)
+    expect(page.locator("#plain-view")).to_have_text(f"Confirm here: {link}.\nThanks!")
+    with page.context.expect_page() as opened:
+        anchor.click()
+    expect(opened.value.locator("#done")).to_have_text("Thanks, confirmed")
+
+
+def test_blocked_remote_content_is_not_fetched_and_the_inbox_says_so(
+    page: Page, start_mailcatcher, httpserver
+):
+    site(httpserver)
+    server = start_mailcatcher("--block-remote-content")
+    open_inbox(page, server)
+    html = f'<p id="hello">Hello</p><img src="{httpserver.url_for("/logo.gif")}">'
+    send(server.smtp_port, html_email("Blocked logo", html))
+
+    row(page, "Blocked logo").click()
+    expect(page.frame_locator("#html-view").locator("#hello")).to_be_visible()
+    expect(page.locator("#remote-blocked")).to_be_visible()
+    image = page.frame_locator("#html-view").locator("img")
+    wait_for(lambda: image.evaluate("img => img.complete"), what="the image to give up")
+    assert image.evaluate("img => img.naturalWidth") == 0
+    assert not any(r.path == "/logo.gif" for r, _ in httpserver.log)
+
+
+def test_the_inbox_works_under_an_http_path(page: Page, start_mailcatcher):
+    server = start_mailcatcher("--http-path", "/tools/mail")
+    page.goto(f"{server.url}/tools/mail")  # redirected to .../mail/
+    expect(page.locator("html")).to_have_attribute("data-live", "open")
+    expect(page.locator("html")).to_have_attribute("data-loaded", "true")
+
+    send(server.smtp_port, simple_message("Behind a prefix", "Still here."))
+    row(page, "Behind a prefix").click()
+    page.get_by_role("tab", name="Plain text").click()
+    expect(page.locator("#plain-view")).to_have_text("Still here.")
+
+
+# -- a big inbox: pages, server-side search, tags ---------------------------------------
+
+
+def test_a_big_inbox_shows_a_page_and_more_on_demand(page: Page, mailcatcher):
+    with smtplib.SMTP("127.0.0.1", mailcatcher.smtp_port, timeout=30) as smtp:
+        for n in range(205):
+            smtp.send_message(simple_message(f"Bulk {n}", f"number {n}"))
+    open_inbox(page, mailcatcher)
+    rows = page.locator("#messages tbody tr")
+
+    expect(rows).to_have_count(200)
+    expect(rows.first).to_contain_text("Bulk 204")  # newest first
+    expect(page).to_have_title("MailCatcher (205)")
+    page.get_by_role("button", name="Show more (200 of 205)").click()
+    expect(rows).to_have_count(205)
+    expect(rows.last).to_contain_text("Bulk 0")
+    expect(page.get_by_role("button", name=re.compile("Show more"))).to_be_hidden()
+
+    page.get_by_placeholder("Search").fill('"number 17"')  # a phrase in the body, on the server
+    expect(rows).to_have_count(11)  # 17 and 170-179
+    expect(page).to_have_title("MailCatcher (11)")
+
+
+def test_tags_show_in_the_list_and_can_be_searched(page: Page, mailcatcher):
+    send(mailcatcher.smtp_port, simple_message("Tagged", X_Tags="signup, beta"))
+    plus = ["ada+reset@example.com"]
+    send(mailcatcher.smtp_port, simple_message("Plus"), "app@example.com", plus)
+    open_inbox(page, mailcatcher)
+
+    expect(row(page, "Tagged").locator(".tag")).to_have_text(["beta", "signup"])
+    expect(row(page, "Plus").locator(".tag")).to_have_text(["reset"])
+    page.get_by_placeholder("Search").fill("tag:reset")
+    expect(page.locator("#messages tbody tr")).to_have_count(1)
+    expect(page.locator("#messages tbody tr")).to_contain_text("Plus")

@@ -179,3 +179,78 @@ def test_large_message_is_parsed_off_the_event_loop_and_kept(mailcatcher):
     [attachment] = get(mailcatcher, f"/messages/{caught['id']}.json").json()["attachments"]
     assert attachment["size"] == len(payload)
     assert get(mailcatcher, attachment["href"]).content == payload
+
+
+# -- mail aiosmtpd refuses by default and MailCatcher and Mailpit accept -------------
+
+
+def test_bare_lf_mail_from_smtplib_bytes_is_caught_whole(mailcatcher):
+    """smtplib.sendmail(..., msg.as_bytes()) sends bare LF line endings as they are."""
+    lines = [f"line {n}: {'x' * 60}" for n in range(40)]
+    body = "\n".join([*lines[:20], ".a line that starts with a dot", *lines[20:]])
+    message = simple_message("Bare LF", body).as_bytes()
+    assert b"\r\n" not in message and len(message) > 2000
+
+    send(mailcatcher.smtp_port, message)
+
+    [caught] = listed(mailcatcher)
+    assert caught["subject"] == "Bare LF"
+    plain = get(mailcatcher, f"/messages/{caught['id']}.plain").text
+    assert "\n.a line that starts with a dot\n" in plain  # unstuffed, not "..a line"
+    assert all(f"line {n}: " in plain for n in range(40))
+    source = get(mailcatcher, f"/messages/{caught['id']}.eml").content
+    # as sent, once smtplib's CRLF before the final dot is taken off
+    assert source.replace(b"\r\n", b"\n").rstrip(b"\n") == message.rstrip(b"\n")
+
+
+def test_an_html_line_of_5000_characters_and_a_header_of_5000_are_caught(mailcatcher):
+    html_line = "<p>" + "long " * 999 + "</p>"
+    header = "X-Long: " + "h" * 5000
+    raw = "\r\n".join(
+        [
+            "From: a@example.com",
+            "To: b@example.com",
+            "Subject: Long lines",
+            header,
+            "MIME-Version: 1.0",
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit",
+            "",
+            html_line,
+            "",
+        ]
+    ).encode()
+
+    send(mailcatcher.smtp_port, raw)
+
+    [caught] = listed(mailcatcher)
+    assert caught["subject"] == "Long lines"
+    assert html_line in get(mailcatcher, f"/messages/{caught['id']}.html").text
+    assert header.encode() in get(mailcatcher, f"/messages/{caught['id']}.eml").content
+
+
+def test_a_message_over_the_size_limit_is_still_refused(start_mailcatcher):
+    """Lines of any length, but not past --max-message-size (552 after DATA, when the
+    client did not declare SIZE)."""
+    server = start_mailcatcher("--max-message-size", "10000")
+    one_line = b"Subject: Big\r\n\r\n" + b"y" * 15000
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
+        smtp.ehlo()
+        smtp.mail("a@example.com")  # no SIZE=, so only DATA can tell
+        smtp.rcpt("b@example.com")
+        code, _ = smtp.data(one_line)
+    assert code == 552
+    assert listed(server) == []
+
+
+def test_a_second_mail_from_without_rset_starts_a_new_message(mailcatcher):
+    with smtplib.SMTP("127.0.0.1", mailcatcher.smtp_port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.mail("first@example.com")[0] == 250
+        assert smtp.rcpt("b@example.com")[0] == 250
+        assert smtp.mail("second@example.com")[0] == 250  # aiosmtpd: 503 nested MAIL
+        assert smtp.rcpt("c@example.com")[0] == 250
+        assert smtp.data(simple_message("Second", "hi").as_bytes())[0] == 250
+
+    [caught] = listed(mailcatcher)
+    assert (caught["sender"], caught["recipients"]) == ("<second@example.com>", ["<c@example.com>"])
