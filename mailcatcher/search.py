@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 TERM = re.compile(
-    r'(?P<negate>-)?(?:(?P<field>from|to|subject|tag|has|before|after):)?'
+    r"(?P<negate>-)?(?:(?P<field>from|to|subject|tag|has|before|after):)?"
     r'(?:"(?P<quoted>[^"]*)"?|(?P<word>\S+))',
     re.IGNORECASE,
 )
