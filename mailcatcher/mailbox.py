@@ -12,6 +12,9 @@ from mailcatcher.events import Bus
 from mailcatcher.mime import ParsedMessage, parse
 from mailcatcher.store import Row, Store
 
+# sender, recipients, source, and its parse if done already
+Envelope = tuple[str | None, list[str], bytes, ParsedMessage | None]
+
 log = logging.getLogger(__name__)
 
 
@@ -29,17 +32,31 @@ class Mailbox:
         parsed: ParsedMessage | None = None,
     ) -> Row:
         """Keep one message from an SMTP envelope; addresses get MailCatcher's brackets."""
-        parsed = parsed if parsed is not None else parse(source)
-        summary = self.store.add(
-            f"<{sender or ''}>", [f"<{address}>" for address in recipients], source, parsed
-        )
-        log.info(
-            "==> SMTP: Received message from %s (%s bytes)", summary["sender"], summary["size"]
-        )
-        # MailCatcher's frame carries its message row, content type included.
-        self.bus.publish({"type": "add", "message": {**summary, "type": parsed.type}})
-        self._apply_limit()
+        [summary] = self.receive_all([(sender, recipients, source, parsed)])
         return summary
+
+    def receive_all(self, envelopes: list[Envelope]) -> list[Row]:
+        """Keep several at once, in one transaction (a burst of mail, one commit)."""
+        rows = [
+            (
+                f"<{sender or ''}>",
+                [f"<{address}>" for address in recipients],
+                source,
+                parsed if parsed is not None else parse(source),
+            )
+            for sender, recipients, source, parsed in envelopes
+        ]
+        summaries = self.store.add_all(rows)
+        for summary, (*_, parsed) in zip(summaries, rows, strict=True):
+            # MailCatcher's frame carries its message row, content type included.
+            self.bus.publish({"type": "add", "message": {**summary, "type": parsed.type}})
+        if len(summaries) == 1:  # MailCatcher's line; a burst gets one line, not one each
+            [one] = summaries
+            log.info("==> SMTP: Received message from %s (%s bytes)", one["sender"], one["size"])
+        elif summaries:
+            log.info("==> SMTP: Received %d messages", len(summaries))
+        self._apply_limit()
+        return summaries
 
     def delete(self, message_id: int) -> bool:
         if not self.store.delete(message_id):

@@ -22,10 +22,11 @@ TERM = re.compile(
     re.IGNORECASE,
 )
 LIKE = "LIKE ? ESCAPE '\\'"
+# search_text holds all of a message's searchable text, joined once when it arrived;
+# a message kept by an older version has only its envelope and subject to match.
 EVERYWHERE = (
-    "coalesce(sender, '') || ' ' || coalesce(recipients, '') || ' ' || coalesce(subject, '')"
-    " || ' ' || coalesce(from_header, '') || ' ' || coalesce(to_header, '') || ' '"
-    " || coalesce(tags, '') || ' ' || coalesce(search_text, '')"
+    "coalesce(search_text, coalesce(sender, '') || ' ' || coalesce(recipients, '')"
+    " || ' ' || coalesce(subject, ''))"
 )
 FIELDS = {
     "from": "coalesce(sender, '') || ' ' || coalesce(from_header, '')",

@@ -90,45 +90,64 @@ class Store:
 
     def add(self, sender: str, recipients: list[str], source: bytes, parsed: ParsedMessage) -> Row:
         """Store one message with its parts; returns its summary as `GET /messages` lists it."""
-        created_at = datetime.now(UTC).replace(microsecond=0).isoformat()
         with self._db:
-            cursor = self._db.execute(
-                "INSERT INTO message (sender, recipients, subject, source, size, type, created_at,"
-                " from_header, to_header, tags, has_attachment, search_text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            return self._insert(sender, recipients, source, parsed)
+
+    def add_all(self, messages: list[tuple[str, list[str], bytes, ParsedMessage]]) -> list[Row]:
+        """Store several in one transaction: one commit for a burst of mail."""
+        with self._db:
+            return [self._insert(*message) for message in messages]
+
+    def _insert(self, sender: str, recipients: list[str], source: bytes, parsed: ParsedMessage):
+        created_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+        found_tags = tags(parsed, recipients)
+        cursor = self._db.execute(
+            "INSERT INTO message (sender, recipients, subject, source, size, type, created_at,"
+            " from_header, to_header, tags, has_attachment, search_text)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sender,
+                json.dumps(recipients),
+                parsed.subject,
+                source,
+                str(len(source)),
+                parsed.type,
+                created_at,
+                parsed.from_header,
+                parsed.to_header,
+                json.dumps(found_tags),
+                int(any(part.is_attachment for part in parsed.parts)),
+                " ".join(
+                    [
+                        sender,
+                        *recipients,
+                        parsed.subject or "",
+                        parsed.from_header,
+                        parsed.to_header,
+                        *found_tags,
+                        parsed.search_text,
+                    ]
+                ),  # fmt: skip
+            ),
+        )
+        message_id = cursor.lastrowid
+        self._db.executemany(
+            f"INSERT INTO message_part (message_id, {PART}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
-                    sender,
-                    json.dumps(recipients),
-                    parsed.subject,
-                    source,
-                    str(len(source)),
-                    parsed.type,
-                    created_at,
-                    parsed.from_header,
-                    parsed.to_header,
-                    json.dumps(tags(parsed, recipients)),
-                    int(any(part.is_attachment for part in parsed.parts)),
-                    parsed.search_text,
-                ),
-            )
-            message_id = cursor.lastrowid
-            self._db.executemany(
-                f"INSERT INTO message_part (message_id, {PART}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        message_id,
-                        position,
-                        p.cid,
-                        p.type,
-                        int(p.is_attachment),
-                        p.filename,
-                        p.charset,
-                        p.body,
-                        len(p.body),
-                    )
-                    for position, p in enumerate(parsed.parts)
-                ],
-            )
+                    message_id,
+                    position,
+                    p.cid,
+                    p.type,
+                    int(p.is_attachment),
+                    p.filename,
+                    p.charset,
+                    p.body,
+                    len(p.body),
+                )
+                for position, p in enumerate(parsed.parts)
+            ],
+        )
         return {
             "id": message_id,
             "sender": sender,

@@ -130,6 +130,7 @@
     });
     const query = search.value.trim();
     if (query) params.set("q", query);
+    const started = performance.now();
     const response = await fetch(url(`messages?${params}`));
     if (seq !== loadSeq) return; // a newer search or reload has started
     const status = document.getElementById("search-status");
@@ -141,7 +142,10 @@
     total = Number(response.headers.get("X-Total-Count") || 0);
     renderList(await response.json(), append);
     everLoaded = true;
-    document.documentElement.dataset.loaded = "true";
+    const html = document.documentElement;
+    html.dataset.loaded = "true";
+    html.dataset.answered = query; // what the list now shows, and how long it took
+    html.dataset.answerMs = (performance.now() - started).toFixed(1);
   }
 
   // Coalesces bursts (typing, a flood of new mail) into one load.

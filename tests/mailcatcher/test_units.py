@@ -93,3 +93,31 @@ def test_a_subscriber_that_falls_behind_is_cut_off():
         return bus.subscriber_count, await slow.get()
 
     assert run_async(scenario()) == (0, OVERFLOW)
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "<a@b.c>",
+        "<a@b.c> SIZE=123 BODY=8BITMIME",
+        " <ada+x@example.com>",
+        "<a.b@c.d>SIZE=1",
+        "<first.last@sub.example.co.uk>  SMTPUTF8",
+        "<a@b.c> (comment) SIZE=1",
+        '<"q u"@b.c>',
+        "<jörg@exämple.de>",
+        "<>",
+        "<a@[1.2.3.4]>",
+        "a@b.c",
+        "<" + "x" * 65 + "@b.c>",
+        "<a@b.c",
+    ],
+)
+def test_the_fast_address_reader_agrees_with_aiosmtpds(arg):
+    """CatchingSMTP reads plain <local@domain> itself; anything else goes to aiosmtpd."""
+    from aiosmtpd.smtp import SMTP
+
+    from mailcatcher.smtp import CatchingSMTP
+
+    server = CatchingSMTP(object())
+    assert server._getaddr(arg) == SMTP._getaddr(server, arg)
