@@ -5,9 +5,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import click
 from flask import Flask
-from flask.cli import with_appcontext
 
 from app import config, errors, extensions, timing
 
@@ -46,15 +44,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
     dashboard.init_app(app)
     errors.init_app(app)
-    app.cli.add_command(requeue_stuck_command)
-    app.cli.add_command(doctor.doctor_command)
+    app.cli.add_command(doctor.doctor_command)  # requeue-stuck comes from jobs/ (pyproject)
     return app
-
-
-@click.command("requeue-stuck")
-@with_appcontext
-def requeue_stuck_command() -> None:
-    """Run the stuck-submission sweep now (it also runs every minute under the cron scheduler)."""
-    from jobs.sweeper import requeue_stuck_submissions
-
-    click.echo(f"requeued {requeue_stuck_submissions()} stuck submission(s)")

@@ -1,17 +1,12 @@
 """The one path by which a thought enters Work-It, shared by the form and the API."""
 
-import logging
 from datetime import datetime
 
 from flask import current_app
 
-from app import submissions
+from app import handover, submissions
 from app.extensions import get_redis
 from app.submissions import Submission
-from jobs import failures
-from jobs.gif_sender import enqueue_gif_email, send_gif_email
-
-log = logging.getLogger(__name__)
 
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
 
@@ -31,7 +26,7 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submission = submissions.create(pipe, email, thought, delivery, send_at)
         if delivery == "later":
-            enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
+            handover.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:
             submissions.record_event(
                 pipe, submission.id, "delivering in the request", IN_THE_REQUEST
@@ -39,15 +34,5 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
         pipe.execute()
     if delivery == "later":
         return submission
-    _deliver_now(submission.id)
+    handover.deliver_in_request(submission.id)
     return submissions.load(redis, submission.id) or submission
-
-
-def _deliver_now(submission_id: str) -> None:
-    try:
-        send_gif_email(submission_id)
-    except Exception as exc:
-        log.exception("submission_id=%s delivery=now failed; enqueued to retry", submission_id)
-        redis = get_redis()
-        submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
-        enqueue_gif_email(submission_id)

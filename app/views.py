@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 from app import api, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
+from app.handover import MAILERS
 from app.limits import take_allowance
-from jobs.gif_sender import QUEUE
 
 bp = Blueprint("main", __name__)
 
@@ -49,7 +49,7 @@ def show_thought(submission_id: str) -> str:
         masked_email=api.mask_email(submission.email),
         last_error=api.hide_address(submission.last_error, submission.email),
         journey=api.journey_json(submission, submissions.journey(redis, submission_id)),
-        queue=QUEUE,
+        queue=MAILERS,
         post_ms=_pop_post_ms(submission_id),
         dashboard_on=_dashboard_on(),
         dashboard_job_url=_dashboard_job_url(submission.job_id),

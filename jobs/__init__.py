@@ -1,9 +1,9 @@
 """Background jobs. Each job is a module-level function that takes ids, never objects.
 
-Queue names, in the order a worker drains them (mail first, housekeeping last).
+The queue names are the web app's hand-over (app/handover.py): jobs/ uses app/,
+never the other way round.
 """
 
-MAILERS = "mailers"
-DEFAULT = "default"
-MAINTENANCE = "maintenance"
-QUEUES = (MAILERS, DEFAULT, MAINTENANCE)
+from app.handover import DEFAULT, MAILERS, MAINTENANCE, QUEUES
+
+__all__ = ["DEFAULT", "MAILERS", "MAINTENANCE", "QUEUES"]

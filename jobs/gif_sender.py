@@ -122,6 +122,18 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None 
     return job
 
 
+def deliver_in_request(submission_id: str) -> None:
+    """WORKIT_DELIVERY=now (lesson step 1): the web request runs the job itself. If it
+    fails, the attempt is recorded and the job enqueued, so nothing is lost."""
+    try:
+        send_gif_email(submission_id)
+    except Exception as exc:
+        log.exception("submission_id=%s delivery=now failed; enqueued to retry", submission_id)
+        redis = get_redis()
+        submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
+        enqueue_gif_email(submission_id)
+
+
 def send_gif_email(submission_id: str) -> str:
     """Send the GIF email for one submission, once. Returns what it did, for the job result."""
     redis = get_redis()

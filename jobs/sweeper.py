@@ -16,7 +16,9 @@ its red flag, rather than enqueued forever.
 
 import logging
 
+import click
 from flask import current_app
+from flask.cli import with_appcontext
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -113,3 +115,10 @@ def _give_up(redis, submission: submissions.Submission) -> None:
     if submissions.mark_attempt_failed(redis, submission.id, error, final=True):
         flag_id = submission.job_id or f"sweep-{submission.id}"
         alerts.raise_red_flag(redis, flag_id, submission.id, error)
+
+
+@click.command("requeue-stuck")
+@with_appcontext
+def requeue_stuck_command() -> None:
+    """Run the stuck-submission sweep now (it also runs every minute under the cron scheduler)."""
+    click.echo(f"requeued {requeue_stuck_submissions()} stuck submission(s)")

@@ -333,3 +333,15 @@ def test_tags_show_in_the_list_and_can_be_searched(page: Page, mailcatcher):
     page.get_by_placeholder("Search").fill("tag:reset")
     expect(page.locator("#messages tbody tr")).to_have_count(1)
     expect(page.locator("#messages tbody tr")).to_contain_text("Plus")
+
+
+def test_the_inbox_works_live_behind_http_auth(browser, start_mailcatcher):
+    server = start_mailcatcher("--http-auth", "ada:s3cret")
+    context = browser.new_context(http_credentials={"username": "ada", "password": "s3cret"})
+    try:
+        page = context.new_page()
+        open_inbox(page, server)
+        send(server.smtp_port, simple_message("Behind a password"))
+        expect(row(page, "Behind a password")).to_be_visible()
+    finally:
+        context.close()
