@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS message_part (
 );
 CREATE INDEX IF NOT EXISTS message_part_message_id ON message_part (message_id);
 """
+# After the columns it indexes exist (a file from an older version gains them first):
+# counting a search's matches, and before:/after:, read this instead of whole rows.
+INDEXES = "CREATE INDEX IF NOT EXISTS message_created_at ON message (created_at);"
 
 SUMMARY = "id, sender, recipients, subject, size, created_at"
 # Added after the first release: a file kept from then gets them on open.
@@ -77,6 +80,7 @@ class Store:
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._db.executescript(INDEXES)
 
     def close(self) -> None:
         self._db.close()
