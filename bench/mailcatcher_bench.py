@@ -224,10 +224,11 @@ def _measure_page(page, url: str, count: int) -> None:
         page.goto(url)
         page.wait_for_selector("html[data-loaded=true]", timeout=60_000)
         total = time.perf_counter() - started
-        timings.append((total, float(page.get_attribute("html", "data-render-ms"))))
+        painted = float(page.get_attribute("html", "data-painted-ms"))
+        timings.append((painted, total, float(page.get_attribute("html", "data-render-ms"))))
         title = page.title()
         assert title == f"MailCatcher ({count})", title
-    total, render_ms = min(timings)
+    painted, total, render_ms = min(timings)
     shown = page.locator("#messages tbody tr").count()
     answers = [_search(page, query) for query in ("Benchmark", "message 1", "zzz", "")]
     heap_full = _heap(page)
@@ -236,7 +237,8 @@ def _measure_page(page, url: str, count: int) -> None:
     _until(lambda: page.title() == "MailCatcher (0)")
     heap_cleared = _heap(page)
     print(f"Inbox with {count} messages (best of 3 loads; the first {shown} rows shown):")
-    print(f"  page load to list painted: {total * 1000:.0f} ms")
+    print(f"  navigation to list painted, by the page's clock: {painted:.0f} ms")
+    print(f"  the same, as the test driver saw it: {total * 1000:.0f} ms")
     print(f"  of which building the rows (DOM only): {render_ms:.0f} ms")
     print(
         f"  a search answered (request and render, after the debounce): {median(answers):.0f} ms"

@@ -143,6 +143,8 @@
     renderList(await response.json(), append);
     everLoaded = true;
     const html = document.documentElement;
+    // The page's own clock, from navigation to the first list shown (make bench reads it).
+    if (!html.dataset.loaded) html.dataset.paintedMs = performance.now().toFixed(1);
     html.dataset.loaded = "true";
     html.dataset.answered = query; // what the list now shows, and how long it took
     html.dataset.answerMs = (performance.now() - started).toFixed(1);
@@ -327,17 +329,14 @@
     const address = new URL("messages", document.baseURI);
     address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(address);
-    let opened = false;
     socket.addEventListener("open", () => {
-      opened = true;
       retryDelay = 500;
       setLive("open", "live");
-      refresh(); // after subscribing, so nothing sent in between is missed
+      refresh(); // again once subscribed: mail that came before the socket is not missed
     });
     socket.addEventListener("message", (event) => apply(JSON.parse(event.data)));
     socket.addEventListener("close", () => {
       setLive("closed", "reconnecting…");
-      if (!opened && !everLoaded) refresh(); // no websocket at all: still show the list
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);
     });
@@ -382,5 +381,6 @@
     actions[event.key]();
   });
 
+  refresh(); // the list at once, while the websocket connects
   connect();
 })();
