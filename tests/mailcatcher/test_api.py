@@ -128,6 +128,9 @@ def test_attachment_without_content_id_gets_a_working_href(mailcatcher):
     download = get(mailcatcher, attachment["href"])
     assert download.content == b"%PDF-1.4 fake"
     assert download.headers["Content-Type"] == "application/pdf"
+    # MailCatcher's clients build the link themselves from the cid, unescaped
+    built = get(mailcatcher, f"/messages/{caught['id']}/parts/{attachment['cid']}")
+    assert built.content == b"%PDF-1.4 fake"
 
 
 @pytest.mark.parametrize(
