@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import plots  # noqa: E402
 from bench.handoff import gunicorn_command, wait_until_serving  # noqa: E402
 from bench.servers import redis_process  # noqa: E402
-from bench.workers import ROOT, pool_command, settings  # noqa: E402
+from bench.workers import ROOT, _wait, pool_command, settings  # noqa: E402
 
 WORKERS = 4
 CLIENTS = 4
@@ -137,14 +137,6 @@ def summarise(started: float, answered: dict, arrived: dict, count: int) -> dict
 
 def _percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))]
-
-
-def _wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.05)
 
 
 def table(runs: list[dict], count: int) -> str:
