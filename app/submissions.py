@@ -158,36 +158,52 @@ def update(redis: Redis | Pipeline, submission_id: str, **changes: str | int) ->
     redis.hset(key(submission_id), mapping={**changes, "updated_at": now()})
 
 
-def start_attempt(redis: Redis, submission_id: str) -> int:
-    """Mark the submission as being sent and count the attempt; returns the count."""
-    with redis.pipeline() as pipe:
-        pipe.hincrby(key(submission_id), "attempts", 1)
-        update(pipe, submission_id, status="sending")
-        _record_attempt_event(pipe, submission_id, "started", "attempt {attempt}")
-        attempts, *_ = pipe.execute()
-    return attempts
+def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
+    """Load the submission and, unless it is sent or unconfirmed, start its next attempt
+    (count it, mark it `sending`, note it in the journey): one atomic round trip.
+
+    Returns the submission as it stands after that: None if there is none; a sent or
+    unconfirmed one unchanged (nothing to do); otherwise `sending`, with ``attempts``
+    counting this attempt.
+    """
+    keys = (key(submission_id), journey_key(submission_id))
+    entry = _event("started", "attempt {attempt}")
+    raw = redis.register_script(_BEGIN_ATTEMPT)(keys, (now(), entry, JOURNEY_MAX_EVENTS))
+    return Submission.from_hash(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else None
 
 
-def mark_sent(redis: Redis, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
-    """Set the ``sent`` flag (with the GIF used) and take it off the pending list, at once."""
-    with redis.pipeline() as pipe:
-        update(
-            pipe,
-            submission_id,
-            status="sent",
-            sent="1",
-            sent_at=now(),
-            gif_url=gif_url,
-            gif_source=gif_source,
-            gif_note=gif_note,
-            last_error="",
-        )
-        pipe.zrem(pending_key(), submission_id)
-        record_event(
-            pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})"
-        )
-        _expire_when_retained(pipe, submission_id)
-        pipe.execute()
+# KEYS: the hash, the journey. ARGV: now, the event, the journey's cap.
+# Called by EVALSHA: Redis compiles it once, not on every job.
+_BEGIN_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if redis.call('HGET', KEYS[1], 'sent') ~= '1'
+   and redis.call('HGET', KEYS[1], 'status') ~= 'unconfirmed' then
+  local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
+  redis.call('RPUSH', KEYS[2], (string.gsub(ARGV[2], '{attempt}', attempt, 1)))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
+    """Queue the ``sent`` flag (with the GIF used) and taking it off the pending list, in
+    the caller's transaction: the job releases its lock in the same round trip."""
+    update(
+        pipe,
+        submission_id,
+        status="sent",
+        sent="1",
+        sent_at=now(),
+        gif_url=gif_url,
+        gif_source=gif_source,
+        gif_note=gif_note,
+        last_error="",
+    )
+    pipe.zrem(pending_key(), submission_id)
+    record_event(pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})")
+    _expire_when_retained(pipe, submission_id)
 
 
 def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
@@ -254,23 +270,6 @@ def record_event(
     """
     pipe.rpush(journey_key(submission_id), _event(event, detail, at))
     pipe.ltrim(journey_key(submission_id), -JOURNEY_MAX_EVENTS, -1)
-
-
-# The attempt count is only known inside Redis (HINCRBY), after the pipeline was sent.
-# This script writes it into the event there, in the same transaction: no extra round trip.
-_PUSH_WITH_ATTEMPT = """
-local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
-local entry = string.gsub(ARGV[1], '{attempt}', attempt, 1)
-redis.call('RPUSH', KEYS[2], entry)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-"""
-
-
-def _record_attempt_event(pipe: Pipeline, submission_id: str, event: str, detail: str) -> None:
-    """Like record_event, with the first ``{attempt}`` in ``detail`` set to the stored count."""
-    entry = _event(event, detail)
-    keys = (key(submission_id), journey_key(submission_id))
-    pipe.eval(_PUSH_WITH_ATTEMPT, len(keys), *keys, entry, JOURNEY_MAX_EVENTS)
 
 
 def _event(event: str, detail: str, at: str = "") -> str:

@@ -13,7 +13,6 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from functools import partial
@@ -145,9 +144,9 @@ def send_gif_email(submission_id: str) -> str:
     if not lock.acquire():
         raise SubmissionBusy(submission_id)
     try:
-        return _send_once(redis, submission_id, partial(_still_holding, lock))
+        return _send_once(redis, submission_id, lock)
     finally:
-        with suppress(LockError):  # expired already: nothing of ours to release
+        with suppress(LockError):  # released with `sent` already, or expired: nothing to do
             lock.release()
 
 
@@ -159,8 +158,8 @@ def _still_holding(lock: Lock) -> None:
         raise LockLost(str(exc)) from exc
 
 
-def _send_once(redis, submission_id: str, before_send: Callable[[], None]) -> str:
-    submission = submissions.load(redis, submission_id)
+def _send_once(redis, submission_id: str, lock: Lock) -> str:
+    submission = submissions.begin_attempt(redis, submission_id)
     if submission is None:
         log.warning("submission_id=%s outcome=missing", submission_id)
         return "missing"
@@ -170,30 +169,46 @@ def _send_once(redis, submission_id: str, before_send: Callable[[], None]) -> st
     if submission.status == "unconfirmed":
         log.info("submission_id=%s outcome=unconfirmed-not-resent", submission_id)
         return "unconfirmed, not resent"
-    attempt = submissions.start_attempt(redis, submission_id)
     started = time.monotonic()
     gif = giphy.find_gif(submission.thought)
     try:
-        mailer.send_randomness_email(submission, gif, before_send)
+        mailer.send_randomness_email(submission, gif, partial(_still_holding, lock))
     except DeliveryUnknown as exc:
         return _unconfirmed(redis, submission_id, exc, _context(submission_id, started))
-    _record_sent(redis, submission_id, gif)
+    _record_sent(redis, submission_id, gif, lock)
     log.info(
-        "%s attempt=%d outcome=sent gif=%s", _context(submission_id, started), attempt, gif.source
+        "%s attempt=%d outcome=sent gif=%s",
+        _context(submission_id, started),
+        submission.attempts,
+        gif.source,
     )
     return "sent"
 
 
-def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
+def _record_sent(redis, submission_id: str, gif: giphy.Gif, lock: Lock) -> None:
     """The server has the email now: the `sent` flag must land, or a retry sends it
-    again. Redis may be restarting, so try a few times before giving up."""
-    for pause in SENT_WRITE_RETRY_SECONDS:
+    again. Redis may be restarting, so try a few times before giving up. The lock is
+    released in the same transaction: one round trip for both."""
+    for pause in (*SENT_WRITE_RETRY_SECONDS, None):
         try:
-            return submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
+            with redis.pipeline() as pipe:
+                submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
+                _release(pipe, lock)
+                pipe.execute()
+            lock.local.token = None  # released: the job's own release() has nothing to do
+            return
         except RedisError as exc:
+            if pause is None:
+                raise
             log.warning("submission_id=%s sent, but not yet recorded (%s)", submission_id, exc)
             time.sleep(pause)
-    submissions.mark_sent(redis, submission_id, gif.url, gif.source, gif.note)
+
+
+def _release(pipe, lock: Lock) -> None:
+    """Queue redis-py's own release script (delete the key if it still holds our token).
+    As a plain EVAL: a registered script would make the pipeline check for it first,
+    a round trip of its own."""
+    pipe.eval(Lock.LUA_RELEASE_SCRIPT, 1, lock.name, lock.local.token)
 
 
 def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> str:

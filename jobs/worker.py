@@ -90,7 +90,12 @@ class AppSimpleWorker(SimpleWorker):
         self.max_jobs = config["WORKER_MAX_JOBS"]
         self.max_memory_bytes = config["WORKER_MAX_MEMORY_MB"] * 1024 * 1024
         self.jobs_done = 0
+        self._process = psutil.Process()  # made once: building one reads several /proc files
         self._next_heartbeat = self._next_suspension_check = 0.0
+
+    # Our own line (jobs/gif_sender.py) says how each job went, its id and duration:
+    # RQ's "result is kept for 500 seconds" after every job would only repeat the TTL.
+    log_result_lifespan = False
 
     # RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
     # ends; the overrides below cut the ones that repeat what was just written.
@@ -137,7 +142,7 @@ class AppSimpleWorker(SimpleWorker):
     def reason_to_retire(self) -> str | None:
         if self.jobs_done >= self.max_jobs:
             return f"{self.jobs_done} jobs done"
-        rss = psutil.Process().memory_info().rss
+        rss = self._process.memory_info().rss
         if rss > self.max_memory_bytes:
             return f"using {rss // 2**20} MB, over {self.max_memory_bytes // 2**20} MB"
         return None
