@@ -36,6 +36,8 @@ def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, s
         "offline",
     )
     assert stored.sent_at
+    # The lock went with the `sent` flag, in one transaction: a duplicate need not wait.
+    assert not redis.exists(submissions.lock_key(submission_id))
 
 
 def test_now_mode_sends_inside_the_request(app, smtp_sink, redis):
