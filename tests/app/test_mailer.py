@@ -1,3 +1,9 @@
+import email
+import email.policy
+import re
+
+import flask_mail
+
 from app import mailer
 from app.giphy import Gif, offline_gif
 from app.submissions import Submission
@@ -42,3 +48,29 @@ def test_long_thoughts_are_shortened_in_the_subject():
     subject = mailer.subject_for("z" * 280)
     assert subject.endswith("z…") and len(subject) < 100
     assert mailer.subject_for("short") == "A GIF for your thought: short"
+
+
+def test_the_fast_writer_gives_flask_mails_bytes_but_for_the_boundaries(app):
+    """GifMessage.as_bytes skips Flask-Mail's re-parsing policy; what it writes must not
+    change: not for a short ASCII thought, nor for a long non-ASCII one (folded)."""
+    for thought in ("Mondays, but make it dance", "Über " + "lange Gedanken " * 12 + "ça va?"):
+        ours, stock = _both_ways(app, thought)
+        assert _boundaries_numbered(ours) == _boundaries_numbered(stock)
+        parsed = email.message_from_bytes(ours, policy=email.policy.default)
+        assert parsed["Subject"] == mailer.subject_for(thought)
+
+
+def _both_ways(app, thought: str) -> tuple[bytes, bytes]:
+    submission = Submission(id="abc123", email="ada@example.com", thought=thought)
+    with app.app_context():
+        message = mailer.build_message(submission, offline_gif(thought))
+        message.date = 1700000000.0
+        return message.as_bytes(), flask_mail.Message.as_bytes(message)
+
+
+def _boundaries_numbered(raw: bytes) -> bytes:
+    found = re.findall(rb'boundary="([^"]+)"', raw)
+    assert len(found) == 2
+    for n, boundary in enumerate(found):
+        raw = raw.replace(boundary, b"BOUNDARY-%d" % n)
+    return raw
