@@ -16,7 +16,6 @@ arrive exactly once, or the run fails.
 import argparse
 import http.client
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -26,32 +25,18 @@ import time
 from pathlib import Path
 
 import port_for
-from aiosmtpd.controller import Controller
-from redis import Redis
-from rq import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import plots  # noqa: E402
 from bench.handoff import gunicorn_command, wait_until_serving  # noqa: E402
-from bench.servers import redis_process  # noqa: E402
-from bench.workers import ROOT, _wait, pool_command, settings  # noqa: E402
+from bench.workers import ROOT, pool_command, settings  # noqa: E402
+from harness.polling import wait_for  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.smtp_sink import SmtpSink  # noqa: E402
+from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
 
 WORKERS = 4
 CLIENTS = 4
-
-
-class ArrivalSink:
-    """Notes each email's recipient and arrival time."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, list[float]] = {}
-        self.count = 0
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        for rcpt in envelope.rcpt_tos:
-            self.arrived.setdefault(rcpt, []).append(time.perf_counter())
-        self.count += 1
-        return "250 OK"
 
 
 def post_all(port: int, count: int) -> dict[str, float]:
@@ -88,32 +73,23 @@ def post_all(port: int, count: int) -> dict[str, float]:
 
 
 def one_round(count: int) -> dict:
-    sink, smtp_port = ArrivalSink(), port_for.select_random()
-    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
     web_port = port_for.select_random()
-    with redis_process("always") as redis:
-        env = {**os.environ, **settings(redis.url, smtp_port), "WORKIT_DELIVERY": "later"}
+    with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
+        env = process_env({**settings(redis.url, sink.port), "WORKIT_DELIVERY": "later"})
         web = subprocess.Popen(gunicorn_command(None, web_port), cwd=ROOT, env=env)
-        workers = subprocess.Popen(
-            pool_command(WORKERS, redis.url), cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        workers = WorkerProcesses(env, pool_command(WORKERS, redis.url), WORKERS, quiet=True)
         try:
+            workers.start(1)
             wait_until_serving(web_port)
-            client = Redis.from_url(redis.url)
-            _wait(lambda: len(Worker.all(connection=client)) >= WORKERS, 60, "workers")
             started = time.perf_counter()
             answered = post_all(web_port, count)
-            _wait(lambda: sink.count >= count, 600, "every email")
+            wait_for(lambda: sink.count >= count, 600, "every email")
             time.sleep(0.5)  # a late duplicate would show here
         finally:
             web.terminate()
-            os.killpg(workers.pid, signal.SIGKILL)
+            workers.stop_all(signal.SIGKILL)
             web.wait(timeout=30)
-            workers.wait(timeout=30)
-            controller.stop()
-    return summarise(started, answered, sink.arrived, count)
+    return summarise(started, answered, sink.arrivals(), count)
 
 
 def summarise(started: float, answered: dict, arrived: dict, count: int) -> dict:

@@ -33,7 +33,7 @@ from rq import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.servers import redis_server  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
 from jobs import MAILERS  # noqa: E402
 
 BARE = ("GET", "/bench/bare")
@@ -213,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'config':<12} {'page':<20} {'req/s':>7}  [each round]  x bare   p50 ms   p99 ms")
     found = []
     for config in args.config or [None]:  # None: docker-compose.yml's own
-        with redis_server(appendfsync="always") as redis_url:
-            result = run_config(config, redis_url, args)
-            found += problems(result, queued_jobs(redis_url))
+        with RedisServer(appendfsync="always") as redis:
+            result = run_config(config, redis.url, args)
+            found += problems(result, queued_jobs(redis.url))
         print("\n".join(report(result)), flush=True)
     for problem in found:
         print(f"PROBLEM {problem}")

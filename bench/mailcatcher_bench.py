@@ -2,7 +2,7 @@
 
 1. Sends N small messages with smtplib, once opening a new connection per message and
    once reusing one connection, to `python -m mailcatcher` and to a bare aiosmtpd sink
-   that discards everything (the same aiosmtpd settings, no parsing, no storing), in
+   that keeps nothing (harness.smtp_sink; the same aiosmtpd settings, no parsing), in
    alternating rounds, and reports the median messages per second for each and the
    median of each round's ratio.
 2. Stores 20,000 messages, opens the inbox in Debian's Chromium and reports how long
@@ -16,7 +16,6 @@ Run: .venv/bin/python bench/mailcatcher_bench.py [--messages N] [--rounds R] [--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -37,7 +36,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # ahead of the PyPI client's top-level mailcatcher.py
-
+from harness.smtp_sink import SmtpSink  # noqa: E402
 
 SINK, OURS = "bare aiosmtpd sink", "mailcatcher (in-memory)"
 
@@ -54,26 +53,12 @@ def small_message(n: int) -> bytes:
 # -- the baseline: a bare aiosmtpd sink -----------------------------------------------
 
 
-class Discard:
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
-        return "250 OK"
-
-
-async def run_sink(port: int) -> None:
-    from aiosmtpd.smtp import SMTP
-
-    loop = asyncio.get_running_loop()
-    hostname = socket.gethostname()
-    server = await loop.create_server(
-        lambda: SMTP(Discard(), hostname=hostname, enable_SMTPUTF8=True, loop=loop),
-        "127.0.0.1",
-        port,
-    )
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    server.close()
+def run_sink(port: int) -> None:
+    """The harness's sink, keeping nothing, in a process of its own (as the mail
+    catcher runs in one) until SIGTERM or SIGINT."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    with SmtpSink(keep=False, port=port, server_hostname=socket.gethostname()):
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 
 # -- processes ------------------------------------------------------------------------
@@ -294,7 +279,7 @@ def main() -> None:
     if options.quick:
         options.messages, options.rounds, options.inbox_size = 20, 1, 250
     if options.sink:
-        asyncio.run(run_sink(options.sink))
+        run_sink(options.sink)
         return
     throughput(options.messages, options.rounds)
     inbox_render(options.inbox_size)

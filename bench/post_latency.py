@@ -23,7 +23,8 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
-from bench.servers import redis_server, smtp_sink  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.smtp_sink import SmtpSink  # noqa: E402
 
 RUNS = [("later", "everysec", 200), ("later", "always", 200), ("now", "always", 3)]
 
@@ -57,11 +58,11 @@ def measure(mode: str, runs: int, redis_url: str, smtp_port: int) -> list[float]
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     quick = "--quick" in sys.argv[1:]  # tiny runs (tests)
-    with smtp_sink() as (sink, smtp_port):
+    with SmtpSink(keep=False) as sink:
         for mode, fsync, runs in RUNS:
             runs = min(runs, 2) if quick else runs
-            with redis_server(appendfsync=fsync) as redis_url:
-                timings = measure(mode, runs, redis_url, smtp_port)
+            with RedisServer(appendfsync=fsync) as redis:
+                timings = measure(mode, runs, redis.url, sink.port)
             print(
                 f"POST /api/thoughts delivery={mode:5s} appendfsync={fsync:8s} "
                 f"n={len(timings):3d} median={statistics.median(timings) * 1000:8.1f} ms "

@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import plots  # noqa: E402
-from bench.servers import redis_process, smtp_sink  # noqa: E402
 from bench.workers import pool_command, run_workers, settings  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.smtp_sink import SmtpSink  # noqa: E402
 
 SIZES = (1, 2, 4, 8)
 JOBS_PER_WORKER = 4
@@ -34,13 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.rounds, sizes, per_worker, delay = 1, (1, 2), 2, 0.1
     rates: dict[int, list[float]] = {n: [] for n in sizes}
-    with redis_process("always") as redis, smtp_sink() as (sink, port):
-        env = settings(redis.url, port, MAILER_DELAY_SECONDS=delay)
+    with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
+        env = settings(redis.url, sink.port, MAILER_DELAY_SECONDS=delay)
         for _ in range(args.rounds):
             for n in sizes:
                 count = per_worker * n
                 command = pool_command(n, redis.url)
-                run = run_workers(command, env, redis.proc.pid, sink, count, n, late=True)
+                run = run_workers(command, env, redis.pid, sink, count, n, late=True)
                 rates[n].append(run.rate)
     print(table(rates, delay, per_worker, args.rounds))
     if args.plot:

@@ -19,13 +19,10 @@ only from a worker killed between the server's acceptance and the `sent` write.
 """
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import logging
-import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -34,28 +31,28 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import port_for
-import psutil
 import requests
-from aiosmtpd.controller import Controller
-from honcho.environ import parse_procfile
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app, submissions  # noqa: E402
-from bench.servers import redis_process  # noqa: E402
+from harness.faulty_smtp_sink import FaultySmtpSink  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
 from jobs.sweeper import INTERVAL_SECONDS, requeue_stuck_submissions  # noqa: E402
 
 SMTP_TIMEOUT_SECONDS = 2
 DONE = {"sent", "failed", "unconfirmed", "cancelled"}
 
-WORKER_COMMAND = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
 
-
-class FlakySink:
-    """Keeps every message it accepts, and misbehaves at the three points that matter."""
+class FlakySink(FaultySmtpSink):
+    """Notes when each submission's email was accepted, and misbehaves by chance at the
+    three points that matter: before the message, after it without an answer, and
+    after the answer."""
 
     def __init__(self, rates: dict[str, float]) -> None:
+        super().__init__(keep=False)
         self.rates = rates
         self.faults: collections.Counter[str] = collections.Counter()
         self.accepted_at: dict[str, list[float]] = collections.defaultdict(list)
@@ -66,70 +63,50 @@ class FlakySink:
             return True
         return False
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
-        if self._roll("drop at RCPT"):
-            server.transport.abort()
-            return "421 dropped"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+    def drops_at_rcpt(self, address: str) -> bool:
+        return self._roll("drop at RCPT")
 
-    async def handle_DATA(self, server, session, envelope) -> str:
+    def record(self, envelope) -> None:
+        super().record(envelope)
         headers = BytesHeaderParser().parsebytes(envelope.content)
         submission_id = headers["Message-ID"].strip("<>").split("@")[0]
         self.accepted_at[submission_id].append(time.monotonic())
-        if self._roll("no answer"):
-            await asyncio.sleep(SMTP_TIMEOUT_SECONDS + 1)
-        session.hang_up_on_quit = self._roll("drop on QUIT")
-        return "250 OK"
 
-    async def handle_QUIT(self, server, session, envelope) -> str:
-        if getattr(session, "hang_up_on_quit", False):
-            server.transport.abort()
-        return "221 Bye"
+    def answer_delay_for(self, session) -> float:
+        """Once per message kept: answer it never (past the client's timeout), and
+        hang up on the QUIT after it."""
+        session.hang_up_on_quit = self._roll("drop on QUIT")
+        return SMTP_TIMEOUT_SECONDS + 1 if self._roll("no answer") else 0
+
+    def hangs_up_on_quit(self, session) -> bool:
+        return getattr(session, "hang_up_on_quit", False)
 
     def copies(self, submission_id: str) -> int:
         return len(self.accepted_at.get(submission_id, ()))
 
 
-class Workers:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env, self.procs, self.killed_at, self.revived = env, [], [], 0
+class ChaosWorkers(WorkerProcesses):
+    """The Procfile's workers (each a pool of its default size), that the soak kills
+    at random and that a supervisor would restart."""
 
-    def start(self) -> None:
-        self.procs.append(
-            subprocess.Popen(
-                WORKER_COMMAND,
-                shell=True,
-                cwd=ROOT,
-                env=self.env,
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env, workers=None, quiet=True)
+        self.killed_at: list[float] = []
+        self.revived = 0
 
     def kill_one(self) -> None:
-        victim = self.procs.pop(random.randrange(len(self.procs)))
-        parent = psutil.Process(victim.pid)
-        for proc in [*parent.children(recursive=True), parent]:
-            with contextlib.suppress(psutil.NoSuchProcess):  # a horse may finish first
-                proc.kill()
-        victim.wait()
+        index = random.randrange(len(self.procs))
+        self.kill(index)
+        del self.procs[index]
         self.killed_at.append(time.monotonic())
-        self.start()
+        self.start(timeout=None)
 
     def revive(self) -> None:
         """Start a new worker for each that quit by itself (as a supervisor would)."""
         for proc in [p for p in self.procs if p.poll() is not None]:
             self.procs.remove(proc)
             self.revived += 1
-            self.start()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(timeout=30)
+            self.start(timeout=None)
 
 
 def post_all(base_url: str, count: int) -> list[str]:
@@ -161,13 +138,7 @@ def soak_settings(redis_url: str, smtp_port: int) -> dict:
     )
 
 
-def worker_env(settings: dict) -> dict[str, str]:
-    env = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    return env
-
-
-def drive(app, base_url: str, workers: Workers, redis, args) -> tuple[list[str], float]:
+def drive(app, base_url: str, workers: ChaosWorkers, redis, args) -> tuple[list[str], float]:
     """Post everything, and keep killing and sweeping until every submission settled."""
     started = last_kill = last_sweep = time.monotonic()
     posting = ThreadPoolExecutor(max_workers=1).submit(post_all, base_url, args.submissions)
@@ -199,27 +170,20 @@ def run(args) -> None:
     sink = FlakySink(
         {"drop at RCPT": args.drop_rate, "drop on QUIT": args.quit_rate, "no answer": 0.01}
     )
-    smtp = Controller(sink, hostname="127.0.0.1", port=port_for.select_random())
-    smtp.start()
-    try:
-        with redis_process(appendfsync="always") as redis:
-            settings = soak_settings(redis.url, smtp.port)
-            app = create_app(settings)
-            workers = Workers(worker_env(settings))
-            server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+    with sink, RedisServer(appendfsync="always") as redis:
+        settings = soak_settings(redis.url, sink.port)
+        app = create_app(settings)
+        server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with ChaosWorkers(process_env(settings)) as workers:
             try:
-                for _ in range(args.workers):
-                    workers.start()
+                workers.start(args.workers, timeout=None)
                 base_url = f"http://127.0.0.1:{server.server_port}"
                 ids, elapsed = drive(app, base_url, workers, redis, args)
             finally:
-                workers.stop()
                 server.shutdown()
-            states = settled(app.extensions["redis"], ids)
-            report(ids, sink, states, workers, elapsed, args)
-    finally:
-        smtp.stop()
+        states = settled(app.extensions["redis"], ids)
+        report(ids, sink, states, workers, elapsed, args)
 
 
 def windows(ids, sink: FlakySink, killed_at: list[float]) -> collections.Counter:

@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import config, create_app, giphy, mailer  # noqa: E402
 from app.submissions import Submission  # noqa: E402
 from bench import plots  # noqa: E402
-from bench.servers import redis_process, smtp_sink  # noqa: E402
 from bench.workers import Run, forking_command, pool_command, run_workers, settings  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.smtp_sink import SmtpSink  # noqa: E402
 
 # label, command maker, workers it registers, share of --jobs it gets (forking is slow)
 VARIANTS = [
@@ -66,16 +67,16 @@ def main(argv: list[str] | None = None) -> None:
     bare: list[float] = []
     size = 0
     runs: dict[str, list[Run]] = {label: [] for label, *_ in VARIANTS}
-    with redis_process("always") as redis, smtp_sink() as (sink, port):
-        env = settings(redis.url, port)
+    with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
+        env = settings(redis.url, sink.port)
         for _ in range(args.rounds):
-            rate, size = bare_smtplib(env, port, args.jobs)
+            rate, size = bare_smtplib(env, sink.port, args.jobs)
             bare.append(rate)
             for label, command, workers, share in VARIANTS:
                 count = max(int(args.jobs * share), 10)
                 late = "rq worker" in label  # it will not start while suspended
                 runs[label].append(
-                    run_workers(command(redis.url), env, redis.proc.pid, sink, count, workers, late)
+                    run_workers(command(redis.url), env, redis.pid, sink, count, workers, late)
                 )
     print(table(bare, runs, args, size))
     if args.plot:

@@ -8,7 +8,6 @@ thread only waits).
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ from rq.suspension import resume, suspend
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app  # noqa: E402
-from app.thoughts import accept  # noqa: E402
+from harness.polling import wait_for  # noqa: E402
+from harness.submissions import submit  # noqa: E402
+from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
 
 PYTHON = sys.executable
 RQ = str(Path(sys.executable).parent / "rq")
@@ -69,9 +70,7 @@ def settings(redis_url: str, smtp_port: int, **changes) -> dict[str, str]:
 
 def enqueue(env: dict[str, str], count: int) -> None:
     app = create_app(config.load(env))
-    with app.test_request_context():
-        for n in range(count):
-            accept(f"reader{n}@example.com", f"thought number {n}")
+    submit(app, count, email="reader{n}@example.com", thought="thought number {n}")
     app.extensions["redis"].close()
 
 
@@ -89,22 +88,19 @@ def run_workers(command, env, redis_pid, sink, count, workers, late=False, timeo
         suspend(redis)
         enqueue(env, count)
     before = sink.count
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    pool = WorkerProcesses(process_env(env), command, workers, quiet=True)
     try:
-        _wait(lambda: len(Worker.all(connection=redis)) >= workers, 60, "workers to register")
-        cpu = _cpu(proc.pid, redis_pid)
+        pool.start(1)
+        pid = pool.procs[0].pid
+        cpu = _cpu(pid, redis_pid)
         started = time.perf_counter()
         enqueue(env, count) if late else resume(redis)
-        _wait(lambda: sink.count - before >= count, timeout, "every email")
-        spent = [after - was for after, was in zip(_cpu(proc.pid, redis_pid), cpu, strict=True)]
+        wait_for(lambda: sink.count - before >= count, timeout, "every email")
+        spent = [after - was for after, was in zip(_cpu(pid, redis_pid), cpu, strict=True)]
         first, last = sink.arrived[before], sink.arrived[before + count - 1]
         seconds = last - started if late else (last - first) * count / (count - 1)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        pool.stop_all(signal.SIGKILL)
         _forget_workers(redis)
     return Run(count, seconds, *spent)
 
@@ -130,11 +126,3 @@ def _forget_workers(redis: Redis) -> None:
     for worker in Worker.all(connection=redis):
         worker.register_death()
     redis.close()
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        time.sleep(0.02)

@@ -27,7 +27,7 @@ import psutil
 from redis import Redis
 from rq import Worker
 
-from tests.polling import wait_for
+from harness.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"

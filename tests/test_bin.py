@@ -8,9 +8,9 @@ import sys
 import port_for
 from redis import Redis
 
-from tests.conftest import ROOT
+from app import ROOT
+from harness.polling import wait_for
 from tests.devstack import redis_answers
-from tests.polling import wait_for
 
 
 def run_env(**changes) -> dict[str, str]:

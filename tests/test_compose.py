@@ -22,9 +22,9 @@ from packaging.requirements import Requirement
 from rq import Queue, Worker
 
 from app import config
+from harness.polling import wait_for
+from harness.worker_processes import process_env
 from jobs import QUEUES
-from tests.conftest import process_env
-from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

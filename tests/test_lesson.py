@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from app.thoughts import accept
+from harness.polling import wait_for
 from tests.devstack import ROOT, DevStack, Process, redis_answers
-from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app import handover
-from tests.conftest import ROOT, process_env
+from app import ROOT, handover
+from harness.worker_processes import process_env
 
 APP = ROOT / "app"
 

@@ -7,16 +7,11 @@ from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from app import submissions
-from app.thoughts import accept
+from harness.polling import wait_for
+from harness.submissions import submit
 from jobs.worker import AppJob
-from tests.polling import wait_for
 
 DAY = 86400
-
-
-def submit(app, email="ada@example.com") -> str:
-    with app.test_request_context():
-        return accept(email, "keep it short").id
 
 
 def ttls(redis, submission_id) -> tuple[int, int]:
@@ -26,7 +21,7 @@ def ttls(redis, submission_id) -> tuple[int, int]:
 
 def test_a_sent_submission_expires_after_the_retention_days(app, redis, run_jobs):
     app.config["RETENTION_DAYS"] = 2
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     assert ttls(redis, submission_id) == (-1, -1)  # pending: kept
 
     run_jobs()
@@ -40,7 +35,7 @@ def test_a_failed_submission_and_its_job_expire_but_a_retried_one_is_kept(
     make_app, redis, smtp_sink
 ):
     app = make_app(RETENTION_DAYS=1, RETRY_MAX=1, RETRY_BASE_SECONDS=0)
-    submission_id = submit(app)
+    [submission_id] = submit(app, email="ada@example.com")
     smtp_sink.rcpt_replies["ada@example.com"] = ["451 4.7.1 Try again later"] * 2
     queue = Queue("mailers", connection=redis)
 
@@ -70,7 +65,7 @@ def _move_due(queue) -> bool:
 
 def test_an_expired_submission_is_gone(app, redis, run_jobs, client):
     app.config["RETENTION_DAYS"] = 1 / DAY  # one second
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     run_jobs()
 
     wait_for(lambda: ttls(redis, submission_id) == (-2, -2), 10, "the keys to expire")

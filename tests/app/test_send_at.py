@@ -8,7 +8,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from app import submissions
-from tests.polling import wait_for
+from harness.polling import wait_for
 
 
 def iso(moment: datetime) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from app.extensions import DeliveryUnknown, mail
 from app.mailer import GifMessage
-from tests.polling import wait_for
+from harness.polling import wait_for
 
 
 def message(n: int) -> GifMessage:

@@ -8,10 +8,10 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from app import submissions
-from app.thoughts import accept
+from harness.polling import wait_for
+from harness.submissions import submit
+from harness.worker_processes import WorkerProcesses, process_env
 from jobs.sweeper import requeue_stuck_submissions
-from tests.conftest import WorkerProcesses, process_env
-from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +28,6 @@ def app_config(app_config):
         "RETRY_BASE_SECONDS": 1,
         "RETRY_MAX": 5,
     }
-
-
-def submit(app, count=1) -> list[str]:
-    with app.test_request_context():
-        return [accept(f"user{n}@example.com", f"thought {n}").id for n in range(count)]
 
 
 def idle(redis) -> bool:
@@ -84,7 +79,7 @@ def _every_late_path_runs(app, redis) -> None:
 
 
 def test_queued_work_survives_a_redis_restart(app_config, make_app, restartable_redis, smtp_sink):
-    url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
+    url = restartable_redis.url
     app = make_app(REDIS_URL=url, MAILER_DELAY_SECONDS=0)
     ids = submit(app, count=10)
 
@@ -102,26 +97,20 @@ def test_queued_work_survives_a_redis_restart(app_config, make_app, restartable_
 
 
 def _drain_with_a_real_worker(app_config, url, smtp_sink, expected):
-    workers = WorkerProcesses(
-        process_env({**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0})
-    )
-    try:
+    settings = {**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0}
+    with WorkerProcesses(process_env(settings)) as workers:
         workers.start(1)
         smtp_sink.wait_for(expected)
         time.sleep(0.5)  # room for a duplicate to show up, if there were one
         assert len(smtp_sink.messages) == expected
-    finally:
-        workers.stop_all()
 
 
 def test_a_worker_keeps_going_across_a_redis_restart(
     app_config, make_app, restartable_redis, smtp_sink
 ):
-    url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
-    settings = {**app_config, "REDIS_URL": url, "MAILER_DELAY_SECONDS": 0}
+    settings = {**app_config, "REDIS_URL": restartable_redis.url, "MAILER_DELAY_SECONDS": 0}
     app = make_app(**settings)
-    workers = WorkerProcesses(process_env(settings))
-    try:
+    with WorkerProcesses(process_env(settings)) as workers:
         workers.start(1)
         first = submit(app, count=3)
         smtp_sink.wait_for(3)
@@ -140,8 +129,6 @@ def test_a_worker_keeps_going_across_a_redis_restart(
             lambda: all(status(redis, i) == "sent" for i in first + second), 30, "not all sent"
         )
         assert len(smtp_sink.messages) == 6
-    finally:
-        workers.stop_all()
 
 
 def test_mail_server_down_for_a_while_then_everything_is_delivered(

@@ -7,12 +7,14 @@ import subprocess
 import time
 
 import pytest
+from honcho.environ import parse_procfile
 from rq import Queue
 from rq.cron import CronScheduler
 
+from app import ROOT
+from harness.polling import wait_for
+from harness.worker_processes import process_env
 from jobs.scheduler import LEADER_KEY, STANDBY_CHECK_SECONDS
-from tests.conftest import ROOT, parse_procfile, process_env
-from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 

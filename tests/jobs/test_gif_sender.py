@@ -2,23 +2,20 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from app import submissions
-from app.thoughts import accept
+from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
 
-
-def submit(app, email="ada@example.com", thought="Mondays, but make it dance") -> str:
-    with app.test_request_context():
-        return accept(email, thought).id
+ADA = "ada@example.com"
 
 
 def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, smtp_sink, redis):
-    submission_id = submit(app, thought="Fish & <chips>")
+    [submission_id] = submit(app, email=ADA, thought="Fish & <chips>")
     assert smtp_sink.messages == []  # nothing sent inside the request
 
     run_jobs()
 
     [message] = smtp_sink.messages
-    assert message["To"] == "ada@example.com"
+    assert message["To"] == ADA
     assert message["From"] == "Work-It <gifs@work-it.localhost>"
     assert "Fish & <chips>" in message["Subject"]
     assert "Fish & <chips>" in message.get_body(("plain",)).get_content()
@@ -42,7 +39,7 @@ def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, s
 
 def test_now_mode_sends_inside_the_request(app, smtp_sink, redis):
     app.config["WORKIT_DELIVERY"] = "now"
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     assert len(smtp_sink.messages) == 1
     assert redis.llen("rq:queue:mailers") == 0
@@ -50,7 +47,7 @@ def test_now_mode_sends_inside_the_request(app, smtp_sink, redis):
 
 
 def test_fifty_enqueues_send_one_email(app, run_jobs, smtp_sink, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     with app.app_context():
         for _ in range(49):
             enqueue_gif_email(submission_id)
@@ -67,7 +64,7 @@ def test_fifty_enqueues_send_one_email(app, run_jobs, smtp_sink, redis):
 
 
 def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     with app.app_context():
         assert send_gif_email(submission_id) == "sent"
         assert send_gif_email(submission_id) == "already sent"
@@ -75,7 +72,7 @@ def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redi
 
 
 def test_a_held_lock_makes_a_duplicate_wait_and_then_retry(app, redis, smtp_sink, monkeypatch):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     monkeypatch.setattr("jobs.gif_sender.LOCK_WAIT_SECONDS", 0.2)
     held = redis.lock(submissions.lock_key(submission_id), timeout=30)
     assert held.acquire()
@@ -94,7 +91,7 @@ def test_smtp_down_leaves_it_unsent_and_failed_then_a_requeue_delivers(
     app, run_jobs, smtp_sink, redis
 ):
     smtp_sink.stop()
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()  # the first try and both retries (RETRY_MAX=2, no delay in tests)
 
@@ -108,14 +105,14 @@ def test_smtp_down_leaves_it_unsent_and_failed_then_a_requeue_delivers(
     registry.requeue(stored.job_id)
     run_jobs()
 
-    assert len(smtp_sink.sent_to("ada@example.com")) == 1
+    assert len(smtp_sink.sent_to(ADA)) == 1
     assert submissions.load(redis, submission_id).status == "sent"
 
 
 def test_a_failed_attempt_with_retries_left_goes_back_to_queued(app, run_jobs, smtp_sink, redis):
     app.config["RETRY_BASE_SECONDS"] = 60  # the retry waits in the scheduled registry
     smtp_sink.stop()
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()
 
@@ -140,7 +137,7 @@ def test_retry_intervals_grow_exponentially_with_jitter():
 
 
 def test_job_is_enqueued_on_mailers_with_its_timeout_and_retry(app, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     job_id = submissions.load(redis, submission_id).job_id
     job = Job.fetch(job_id, connection=redis)
     assert job.origin == "mailers"
@@ -162,7 +159,7 @@ def events(redis, submission_id: str) -> list[tuple[str, str]]:
 
 
 def test_the_journey_records_each_step_of_a_real_run_in_order(app, run_jobs, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     run_jobs()
 
     job_id = submissions.load(redis, submission_id).job_id
@@ -178,8 +175,8 @@ def test_the_journey_records_each_step_of_a_real_run_in_order(app, run_jobs, red
 
 
 def test_a_451_then_a_retry_shows_both_attempts_in_the_journey(app, run_jobs, smtp_sink, redis):
-    smtp_sink.rcpt_replies["ada@example.com"] = ["451 Greylisted, try later"]
-    submission_id = submit(app)
+    smtp_sink.rcpt_replies[ADA] = ["451 Greylisted, try later"]
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()
 
@@ -200,7 +197,7 @@ def test_a_451_then_a_retry_shows_both_attempts_in_the_journey(app, run_jobs, sm
 
 def test_the_journey_says_when_it_gave_up(app, run_jobs, smtp_sink, redis):
     smtp_sink.stop()
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()  # the first try and both retries (RETRY_MAX=2)
 
@@ -216,7 +213,7 @@ def test_the_journey_says_when_it_gave_up(app, run_jobs, smtp_sink, redis):
 
 def test_now_mode_journey_shows_the_delivery_inside_the_request(app, redis):
     app.config["WORKIT_DELIVERY"] = "now"
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     assert [event for event, _ in events(redis, submission_id)] == [
         "accepted",

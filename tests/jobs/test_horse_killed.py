@@ -12,9 +12,14 @@ from rq import Worker
 from rq.registry import FailedJobRegistry
 
 from app import submissions
-from app.thoughts import accept
-from tests.conftest import WorkerProcesses, process_env
-from tests.polling import wait_for
+from harness.polling import wait_for
+from harness.submissions import submit
+from harness.worker_processes import (
+    FORKING_WORKER,
+    PROCFILE_WORKER,
+    WorkerProcesses,
+    process_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,20 +35,16 @@ def app_config(app_config):
 
 @pytest.fixture(params=["pool", "forking"])
 def workers(request, app_config, redis):
-    command = WorkerProcesses.COMMAND if request.param == "pool" else WorkerProcesses.FORKING
-    workers = WorkerProcesses(process_env(app_config), command)
-    try:
+    command = PROCFILE_WORKER if request.param == "pool" else FORKING_WORKER
+    with WorkerProcesses(process_env(app_config), command) as workers:
         yield workers
-    finally:
-        workers.stop_all()
 
 
 def test_a_job_process_killed_on_the_last_attempt_fails_the_job_and_raises_the_red_flag(
     app, workers, smtp_sink, redis
 ):
     workers.start(1)
-    with app.test_request_context():
-        submission_id = accept(ADA, "do not die on me").id
+    [submission_id] = submit(app, email=ADA)
     wait_for(lambda: submissions.load(redis, submission_id).status == "sending", 30, "sending")
 
     workers.job_process(0).send_signal(signal.SIGKILL)

@@ -8,15 +8,10 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from app import submissions
-from app.thoughts import accept
+from harness.submissions import submit
 from jobs.worker import AppJob
 
 ADA = "ada@example.com"
-
-
-def submit(app) -> str:
-    with app.test_request_context():
-        return accept(ADA, "once, please").id
 
 
 def drain(app, redis: Redis) -> None:
@@ -33,7 +28,7 @@ def test_a_run_that_lost_its_lock_refuses_to_send(make_app, redis, smtp_sink):
     """While the mailer dawdles, the lock passes to another run (as when it expires).
     This run must not send; its retry sends once, under a lock of its own."""
     app = make_app(MAILER_DELAY_SECONDS=1)
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     lock = submissions.lock_key(submission_id)
     taken = threading.Timer(0.5, lambda: redis.set(lock, "another-run", px=1500))
     taken.start()
@@ -50,10 +45,9 @@ def test_a_run_that_lost_its_lock_refuses_to_send(make_app, redis, smtp_sink):
 def test_a_redis_blink_after_acceptance_does_not_send_twice(make_app, restartable_redis, smtp_sink):
     """Redis goes away just as the server accepts, and comes back a second later:
     the `sent` write waits for it rather than failing the job into a resend."""
-    url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
-    app = make_app(REDIS_URL=url)
-    redis = Redis.from_url(url)
-    submission_id = submit(app)
+    app = make_app(REDIS_URL=restartable_redis.url)
+    redis = Redis.from_url(restartable_redis.url)
+    [submission_id] = submit(app, email=ADA)
 
     def blink() -> None:
         smtp_sink.on_accept = None
@@ -71,7 +65,7 @@ def test_a_redis_blink_after_acceptance_does_not_send_twice(make_app, restartabl
 
 
 def test_sent_is_final_a_late_failure_changes_nothing(app, redis, run_jobs, smtp_sink):
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     run_jobs()
 
     assert not submissions.mark_attempt_failed(redis, submission_id, "too-late", final=True)

@@ -8,9 +8,9 @@ import pytest
 from rq import Queue, Worker
 
 from app import submissions
-from app.thoughts import accept
-from tests.conftest import WorkerProcesses, process_env
-from tests.polling import wait_for
+from harness.polling import wait_for
+from harness.submissions import submit
+from harness.worker_processes import WorkerProcesses, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +51,7 @@ def the_worker(workers: WorkerProcesses) -> int:
 @pytest.mark.timeout(300)
 def test_four_workers_share_500_submissions_and_send_each_exactly_once(app, pool, smtp_sink, redis):
     pool(workers=4)
-    with app.test_request_context():
-        ids = [accept(f"user{n}@example.com", f"thought {n}").id for n in range(500)]
+    ids = submit(app, count=500)
 
     smtp_sink.wait_for(500, timeout=240)
     wait_for(lambda: all(submissions.load(redis, i).sent for i in ids), 60, "all sent")

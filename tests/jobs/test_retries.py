@@ -7,17 +7,12 @@ from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from app import submissions
-from app.thoughts import accept
+from harness.submissions import submit
 from jobs.worker import AppJob
 from tests.conftest import ThoughtForm
 
 ADA = "ada@example.com"
 ADMIN = "admin@work-it.localhost"
-
-
-def submit(app) -> str:
-    with app.test_request_context():
-        return accept(ADA, "retry me").id
 
 
 def alerts_for(smtp_sink, submission_id):
@@ -30,7 +25,7 @@ def alerts_for(smtp_sink, submission_id):
 )
 def test_a_permanent_refusal_is_not_retried(app, run_jobs, smtp_sink, redis, reply, attempts):
     smtp_sink.rcpt_replies[ADA] = [reply]
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()
 
@@ -46,7 +41,7 @@ def test_a_transient_failure_is_retried_and_then_delivers(app, run_jobs, smtp_si
         smtp_sink.drop_next = 1
     else:
         smtp_sink.rcpt_replies[ADA] = [fault]
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()  # the retry runs at once in tests (RETRY_BASE_SECONDS=0)
 
@@ -57,7 +52,7 @@ def test_a_transient_failure_is_retried_and_then_delivers(app, run_jobs, smtp_si
 
 def test_retries_running_out_raise_one_red_flag(app, run_jobs, smtp_sink, redis, caplog):
     smtp_sink.rcpt_replies[ADA] = ["451 4.3.0 Mailbox busy"] * 3
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
         run_jobs()  # 3 attempts, then dead; then the alert job runs
@@ -74,7 +69,7 @@ def test_retries_running_out_raise_one_red_flag(app, run_jobs, smtp_sink, redis,
 
 def test_a_requeued_dead_job_is_safe_and_does_not_alert_twice(app, run_jobs, smtp_sink, redis):
     smtp_sink.rcpt_replies[ADA] = ["550 5.1.1 No such user"] * 2
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     run_jobs()
     job_id = submissions.load(redis, submission_id).job_id
 
@@ -91,7 +86,7 @@ def test_a_requeued_dead_job_is_safe_and_does_not_alert_twice(app, run_jobs, smt
 def test_no_admin_email_means_the_log_line_only(app, run_jobs, smtp_sink, redis, caplog):
     app.config["ADMIN_EMAIL"] = ""
     smtp_sink.rcpt_replies[ADA] = ["550 5.1.1 No such user"]
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     with caplog.at_level(logging.WARNING):
         run_jobs()
@@ -123,8 +118,7 @@ def test_a_refused_sender_is_retried_and_flagged_once_for_all_jobs(
     """A setup error fails every job alike: retry them all, raise one red flag for the
     cause (not one per dead job), and deliver once the server takes the sender."""
     smtp_sink.mail_from_replies = ["550 5.7.1 Sender not allowed"] * 6  # 3 jobs x 2 tries
-    with app.test_request_context():
-        ids = [accept(f"user{n}@example.com", "setup").id for n in range(3)]
+    ids = submit(app, count=3)
 
     with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
         run_jobs()

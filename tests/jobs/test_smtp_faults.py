@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from app import submissions
-from app.thoughts import accept
+from harness.submissions import submit
 
 ADA = "ada@example.com"
 ADMIN = "admin@work-it.localhost"
@@ -21,16 +21,11 @@ def app_config(app_config):
     return {**app_config, "RETRY_MAX": 3, "MAIL_TIMEOUT_SECONDS": 1, "MAIL_KEEPALIVE_SECONDS": 0}
 
 
-def submit(app) -> str:
-    with app.test_request_context():
-        return accept(ADA, "say it once").id
-
-
 def test_a_server_that_hangs_up_on_quit_after_accepting_gets_one_email(
     app, run_jobs, smtp_sink, redis
 ):
     smtp_sink.hang_up_on_quit = True
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     run_jobs()  # would run all four attempts if the failed QUIT counted as a failure
 
@@ -43,7 +38,7 @@ def test_an_answer_that_never_comes_is_unconfirmed_not_resent(
     app, run_jobs, smtp_sink, redis, caplog
 ):
     smtp_sink.answer_delay = 3  # past MAIL_TIMEOUT_SECONDS=1, after the sink kept the message
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
 
     with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
         run_jobs()
@@ -64,7 +59,7 @@ def test_a_definite_refusal_of_the_message_is_still_an_ordinary_failure(
     app, run_jobs, smtp_sink, redis
 ):
     """Only a missing answer is unconfirmed: a 4xx to the DATA is retried as before."""
-    submission_id = submit(app)
+    [submission_id] = submit(app, email=ADA)
     smtp_sink.rcpt_replies[ADA] = ["451 4.3.0 Busy, try later"]
 
     run_jobs()
@@ -78,8 +73,7 @@ def test_the_timeout_bounds_the_whole_session_not_each_step(make_app, run_jobs, 
     """Each step answered within MAIL_TIMEOUT_SECONDS (1 s), the session not: give up."""
     app = make_app(RETRY_MAX=0)
     smtp_sink.step_delay = 0.7  # MAIL FROM, then RCPT TO: 1.4 s before the message
-    with app.test_request_context():
-        submission_id = accept(ADA, "too slow in total").id
+    [submission_id] = submit(app, email=ADA)
 
     with app.app_context():
         run_jobs()

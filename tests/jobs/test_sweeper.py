@@ -6,13 +6,8 @@ from rq import Queue
 from rq.job import Job
 
 from app import submissions
-from app.thoughts import accept
+from harness.submissions import submit
 from jobs.sweeper import MAX_REQUEUES, requeue_stuck_submissions, stuck_after_seconds
-
-
-def submit(app) -> str:
-    with app.test_request_context():
-        return accept("ada@example.com", "sweep me").id
 
 
 def age(redis, submission_id: str, seconds: float) -> None:
@@ -29,7 +24,7 @@ def sweep(app) -> int:
 
 
 def test_a_fresh_or_waiting_submission_is_left_alone(app, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     assert sweep(app) == 0  # fresh
     age(redis, submission_id, stuck_after_seconds(app.config) + 1)
     assert sweep(app) == 0  # old, but its job is still queued
@@ -48,7 +43,7 @@ def die_mid_job(redis, submission_id: str, seconds_ago: float) -> Job:
 def test_a_submission_stuck_mid_job_is_enqueued_again_and_sent_once(
     app, redis, run_jobs, smtp_sink
 ):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     assert sweep(app) == 1
@@ -60,7 +55,7 @@ def test_a_submission_stuck_mid_job_is_enqueued_again_and_sent_once(
 
 @pytest.mark.parametrize("how", ["cancel", "delete"])
 def test_a_cancelled_or_deleted_job_stays_cancelled(app, redis, run_jobs, smtp_sink, how):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
     job.cancel() if how == "cancel" else job.delete()
 
@@ -76,7 +71,7 @@ def test_a_cancelled_or_deleted_job_stays_cancelled(app, redis, run_jobs, smtp_s
 
 
 def test_a_submission_stuck_again_and_again_is_dead_with_one_red_flag(app, redis, caplog):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     stuck = stuck_after_seconds(app.config) + 1
     for _ in range(MAX_REQUEUES):
         die_mid_job(redis, submission_id, stuck)
@@ -93,7 +88,7 @@ def test_a_submission_stuck_again_and_again_is_dead_with_one_red_flag(app, redis
 
 
 def test_a_started_job_past_its_timeout_counts_as_dead(app, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     job = die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     assert sweep(app) == 1
@@ -101,14 +96,14 @@ def test_a_started_job_past_its_timeout_counts_as_dead(app, redis):
 
 
 def test_sent_and_failed_submissions_leave_the_pending_set(app, redis, run_jobs):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     run_jobs()
     assert redis.zscore(submissions.pending_key(), submission_id) is None
     assert sweep(app) == 0
 
 
 def test_the_sweep_can_be_run_by_hand(app, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     # The flask command's own group: jobs/ adds requeue-stuck to it (pyproject.toml's
@@ -120,7 +115,7 @@ def test_the_sweep_can_be_run_by_hand(app, redis):
 
 
 def test_the_requeue_is_in_the_submission_s_journey(app, redis):
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     old_job = die_mid_job(redis, submission_id, stuck_after_seconds(app.config) + 1)
 
     assert sweep(app) == 1
@@ -138,7 +133,7 @@ def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_enqueued_again(
 ):
     """RQ's multi-queue worker pops a job (BLPOP) before it marks it started; a worker
     killed in between leaves the job `queued` in no queue. The soak found one."""
-    submission_id = submit(app)
+    [submission_id] = submit(app)
     job_id = submissions.load(redis, submission_id).job_id
     assert redis.lpop("rq:queue:mailers") == job_id.encode()  # the dying worker's pop
     assert Job.fetch(job_id, connection=redis).get_status() == "queued"

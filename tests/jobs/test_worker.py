@@ -8,7 +8,7 @@ from rq.exceptions import StopRequested
 from rq.suspension import suspend
 
 import jobs.worker
-from app.thoughts import accept
+from harness.submissions import submit
 from jobs.worker import HEARTBEAT_EVERY_SECONDS, AppJob, AppSimpleWorker
 
 # RQ's own bookkeeping took 24 round trips per job here (five worker heartbeats of two
@@ -42,11 +42,6 @@ class Clock:
     def __init__(self, monkeypatch):
         self.now = 1000.0
         monkeypatch.setattr(jobs.worker.time, "monotonic", lambda: self.now)
-
-
-def submit(app, count: int) -> list[str]:
-    with app.test_request_context():
-        return [accept(f"reader{n}@example.com", f"thought {n}").id for n in range(count)]
 
 
 def burst(app, redis, round_trips, jobs: int) -> int:

@@ -5,9 +5,9 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 
 from app import submissions
-from app.thoughts import accept
+from harness.polling import wait_for
+from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email
-from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +38,8 @@ def test_a_real_worker_delivers_a_form_submission(thought_form, rq_workers, smtp
 
 
 def test_fifty_enqueues_across_three_workers_send_one_email(app, rq_workers, smtp_sink, redis):
-    with app.test_request_context():
-        submission_id = accept("ada@example.com", "many hands").id
+    [submission_id] = submit(app)
+    with app.app_context():
         for _ in range(49):
             enqueue_gif_email(submission_id)
 

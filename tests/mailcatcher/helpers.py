@@ -18,7 +18,7 @@ from types import ModuleType
 
 import port_for
 
-from tests.polling import wait_for
+from harness.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAILS = ROOT / "tests" / "fixtures" / "emails"

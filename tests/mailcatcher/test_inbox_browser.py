@@ -14,8 +14,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from harness.polling import wait_for
 from tests.mailcatcher.helpers import eml, send, simple_message
-from tests.polling import wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,8 @@ import requests
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 
+from harness.polling import wait_for
 from tests.mailcatcher.helpers import send, simple_message
-from tests.polling import wait_for
 
 
 class Relay:

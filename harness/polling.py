@@ -1,7 +1,12 @@
-"""Waiting for a condition in tests: poll it, never sleep a fixed time and hope."""
+"""Waiting for a condition: poll it, never sleep a fixed time and hope."""
 
 import time
 from collections.abc import Callable
+
+
+class TimedOut(AssertionError, TimeoutError):
+    """An AssertionError, so a test that waited in vain fails rather than errors; a
+    TimeoutError, so a benchmark that waited in vain says what happened."""
 
 
 def wait_for(
@@ -17,5 +22,5 @@ def wait_for(
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise TimedOut(f"timed out waiting for {what}")
         time.sleep(interval)
