@@ -9,6 +9,8 @@ import secrets
 import time
 from collections.abc import Callable
 from email import policy
+from email.utils import parseaddr
+from functools import cache
 
 from flask import current_app, render_template
 from flask_mail import Message
@@ -62,14 +64,22 @@ def subject_for(thought: str) -> str:
     return f"A GIF for your thought: {short}"
 
 
+@cache
+def _name_and_address(sender: str) -> tuple[str, str]:
+    return parseaddr(sender)
+
+
 def build_message(submission: Submission, gif: Gif) -> GifMessage:
     """Plain and HTML parts; an offline GIF travels inline as a CID part."""
     cid = f"gif-{submission.id}@work-it"
     image_src = f"cid:{cid}" if gif.source == "offline" else gif.url
     context = {"submission": submission, "gif": gif, "image_src": image_src}
+    # Addresses go in as (name, address) pairs: Flask-Mail runs every string address
+    # through the RFC 2822 parser three times per send, pairs not once.
     message = GifMessage(
         subject=subject_for(submission.thought),
-        recipients=[submission.email],
+        sender=_name_and_address(current_app.config["MAIL_DEFAULT_SENDER"]),
+        recipients=[("", submission.email)],
         body=render_template("email/gif_email.txt", **context),
         html=render_template("email/gif_email.html", **context),
     )
