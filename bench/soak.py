@@ -1,15 +1,15 @@
 """Soak: many submissions through the API while workers die, mail misbehaves and
 Redis crashes.
 
-2,000 thoughts are POSTed to the real app; 4 real `rq worker` processes (the
-Procfile's command) deliver them with a 0.2 s mailer, so kills land mid-send.
-Meanwhile a chaos loop SIGKILLs a random worker, work horse included, every few
-seconds and starts a new one (and revives any worker that quit by itself); the
-SMTP sink hangs up at RCPT on 5% of sessions (before the message: retried),
-hangs up on QUIT after accepting 5% of messages (must count as sent), and never
-answers 1% of messages (must be `unconfirmed`, not resent); and Redis is
-SIGKILLed once and restarted on its append-only file. The stuck-submission sweep
-runs on its real interval (every 60 s).
+2,000 thoughts are POSTed to the real app; 4 copies of the Procfile's worker
+command (each a pool of worker processes, jobs/pool.py) deliver them with a
+0.2 s mailer, so kills land mid-send. Meanwhile a chaos loop SIGKILLs one of
+them, its whole pool, every few seconds and starts a new one (and revives any
+that quit by itself); the SMTP sink hangs up at RCPT on 5% of sessions (before
+the message: retried), hangs up on QUIT after accepting 5% of messages (must
+count as sent), and never answers 1% of messages (must be `unconfirmed`, not
+resent); and Redis is SIGKILLed once and restarted on its append-only file.
+The stuck-submission sweep runs on its real interval (every 60 s).
 
 At the end it reports accepted, emails caught, duplicates and losses, and sorts
 each duplicate by the window it came through. The bar: 0 lost, and duplicates
