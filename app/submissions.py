@@ -188,8 +188,9 @@ return redis.call('HGETALL', KEYS[1])
 
 
 def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
-    """Queue the ``sent`` flag (with the GIF used) and taking it off the pending list, in
-    the caller's transaction: the job releases its lock in the same round trip."""
+    """Queue, in the caller's transaction, the ``sent`` flag (with the GIF used) and the
+    submission's removal from the pending list: the job releases its lock in the same
+    round trip."""
     update(
         pipe,
         submission_id,

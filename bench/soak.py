@@ -37,6 +37,7 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app, submissions  # noqa: E402
+from bench.workers import settings  # noqa: E402
 from harness.faulty_smtp_sink import FaultySmtpSink  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
@@ -125,16 +126,15 @@ def settled(redis, ids: list[str]) -> collections.Counter:
 
 def soak_settings(redis_url: str, smtp_port: int) -> dict:
     return config.load(
-        {
-            "REDIS_URL": redis_url,
-            "MAIL_PORT": str(smtp_port),
-            "MAILER_DELAY_SECONDS": "0.2",
-            "MAIL_TIMEOUT_SECONDS": str(SMTP_TIMEOUT_SECONDS),
-            "GIPHY_TIMEOUT_SECONDS": "1",
-            "RETRY_BASE_SECONDS": "1",
-            "RETRY_MAX": "10",
-            "RATELIMIT_ENABLED": "false",
-        }
+        settings(
+            redis_url,
+            smtp_port,
+            MAILER_DELAY_SECONDS=0.2,
+            MAIL_TIMEOUT_SECONDS=SMTP_TIMEOUT_SECONDS,
+            GIPHY_TIMEOUT_SECONDS=1,
+            RETRY_BASE_SECONDS=1,
+            RETRY_MAX=10,
+        )
     )
 
 

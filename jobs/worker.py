@@ -84,6 +84,10 @@ class AppSimpleWorker(SimpleWorker):
     and the pool replaces it.
     """
 
+    # Our own line (jobs/gif_sender.py) says how each job went, its id and duration:
+    # RQ's "result is kept for 500 seconds" after every job would only repeat the TTL.
+    log_result_lifespan = False
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         config = prepare_app().config
@@ -92,10 +96,6 @@ class AppSimpleWorker(SimpleWorker):
         self.jobs_done = 0
         self._process = psutil.Process()  # made once: building one reads several /proc files
         self._next_heartbeat = self._next_suspension_check = 0.0
-
-    # Our own line (jobs/gif_sender.py) says how each job went, its id and duration:
-    # RQ's "result is kept for 500 seconds" after every job would only repeat the TTL.
-    log_result_lifespan = False
 
     # RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
     # ends; the overrides below cut the ones that repeat what was just written.
