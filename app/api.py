@@ -1,6 +1,5 @@
 """JSON API for scripts and benchmarks: the same intake and records as the form."""
 
-import re
 from typing import Any
 
 from flask import Blueprint, abort, request, url_for
@@ -10,6 +9,7 @@ from app import submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.limits import take_allowance
+from app.privacy import hide_address
 from app.submissions import Submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -35,7 +35,7 @@ def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     form.utc_offset.data = None  # the API's times carry their own offset
     if not form.validate():
         return {"errors": form.errors}, 422, {}
-    take_allowance(form.email.data)
+    take_allowance(form.email.data, form.send_at.moment)
     submission = thoughts.accept(form.email.data, form.thought.data, form.send_at.moment)
     url = url_for("api.show_thought", submission_id=submission.id, _external=True)
     body = {"id": submission.id, "status": submission.status, "url": url}
@@ -49,20 +49,6 @@ def show_thought(submission_id: str) -> dict[str, Any]:
     if submission is None:
         abort(404, "No thought with that id.")
     return as_json(submission, submissions.journey(redis, submission_id))
-
-
-def mask_email(address: str) -> str:
-    """'a***@example.com': enough of the address to recognise your own, not enough to
-    learn someone else's from a link."""
-    local, at, domain = address.rpartition("@")
-    return f"{local[0]}***@{domain}" if at and local else "***"
-
-
-def hide_address(text: str, address: str) -> str:
-    """Mail server errors can quote the recipient (SMTPRecipientsRefused does): mask it."""
-    if not address:
-        return text
-    return re.sub(re.escape(address), mask_email(address), text, flags=re.IGNORECASE)
 
 
 def journey_json(submission: Submission, events: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -11,6 +11,8 @@ from wtforms.validators import DataRequired, Length, StopValidation, ValidationE
 
 THOUGHT_MAX_CHARS = 280
 SEND_AT_MAX_DAYS = 7
+# How an RFC 2047 encoded word starts: the email library decodes these in headers.
+ENCODED_WORD = "=?"
 # UTC offsets in use run from -12:00 to +14:00.
 UTC_OFFSET_MAX_MINUTES = 14 * 60
 
@@ -27,13 +29,40 @@ def no_line_breaks(form: FlaskForm, field: EmailField) -> None:
         raise StopValidation("An email address cannot contain line breaks.")
 
 
+# Control characters, and the two Unicode line breaks (U+2028, U+2029) that are not.
+BREAKING_CATEGORIES = {"Cc", "Zl", "Zp"}
+# Characters that draw nothing on their own: format characters (a zero-width space),
+# combining marks with nothing to combine with, and letters that are blank by design.
+INVISIBLE_CATEGORIES = {"Cf", "Mn", "Me", "Mc"}
+BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+
+
 def no_control_characters(form: FlaskForm, field: StringField) -> None:
-    if any(unicodedata.category(ch) == "Cc" for ch in field.data or ""):
+    if any(unicodedata.category(ch) in BREAKING_CATEGORIES for ch in field.data or ""):
         raise ValidationError("Your thought cannot contain control characters or line breaks.")
 
 
+def _visible(ch: str) -> bool:
+    return not (
+        ch.isspace() or ch in BLANK_LETTERS or unicodedata.category(ch) in INVISIBLE_CATEGORIES
+    )
+
+
+def something_visible(form: FlaskForm, field: StringField) -> None:
+    """A thought of only zero-width spaces (or the like) is as blank as an empty one."""
+    if not any(_visible(ch) for ch in field.data or ""):
+        raise StopValidation("Please share a thought (it cannot be blank).")
+
+
 class EmailAddress:
-    """Syntax only (no DNS look-up, so the form works offline and stays fast).
+    """Syntax only (no DNS look-up, so the form works offline and stays fast), and
+    only what the mailer can deliver: the part before the @ in ASCII (SMTPUTF8 is
+    not asked of the mail server) and holding no RFC 2047 encoded word, which the
+    email library would decode into the header (a CR/LF, say). On success the field
+    holds the address as it will be delivered: email-validator's normalised form
+    with the domain in ASCII (`Ada@ＥXAMPLE.com` becomes `Ada@example.com`,
+    `bücher.example` becomes `xn--bcher-kva.example`), which is what is stored and
+    what the per-recipient limit counts.
 
     email-validator refuses special-use domains, yet `you@example.test` and
     `ada@localhost` are what people type into a dev tool whose mail goes to a
@@ -49,12 +78,21 @@ class EmailAddress:
         allow_test = current_app.config["ALLOW_TEST_EMAIL_DOMAINS"]
         address = field.data or ""
         domain = address.rpartition("@")[2].lower()
+        suffix = ""
         if allow_test and (domain == "localhost" or domain.endswith(".localhost")):
-            address += ".test"
+            suffix = ".test"
         try:
-            validate_email(address, check_deliverability=False, test_environment=allow_test)
+            valid = validate_email(
+                address + suffix,
+                check_deliverability=False,
+                test_environment=allow_test,
+                allow_smtputf8=False,
+            )
         except EmailNotValidError as exc:
-            raise ValidationError(self.message) from exc
+            raise ValidationError(f"{self.message} {exc}") from exc
+        if ENCODED_WORD in valid.local_part:
+            raise ValidationError(f"{self.message} It cannot contain {ENCODED_WORD!r}.")
+        field.data = valid.ascii_email.removesuffix(suffix)
 
 
 def within_the_week(form: "ThoughtForm", field: StringField) -> None:
@@ -105,6 +143,7 @@ class ThoughtForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired("Please share a thought (it cannot be blank)."),
+            something_visible,
             Length(max=THOUGHT_MAX_CHARS, message=f"Keep it to {THOUGHT_MAX_CHARS} characters."),
             no_control_characters,
         ],

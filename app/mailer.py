@@ -9,6 +9,8 @@ import secrets
 import time
 from collections.abc import Callable
 from email import policy
+from email.charset import QP, Charset
+from email.header import Header
 from email.utils import parseaddr
 from functools import cache
 
@@ -21,6 +23,13 @@ from app.submissions import Submission
 
 SUBJECT_THOUGHT_CHARS = 60
 BOUNDARY_BYTES = 13
+
+# The text parts in quoted-printable UTF-8: no line of the email is longer than 76
+# characters, however the thought is written (280 `&`, escaped in the HTML part, make
+# a 1,400-byte line otherwise). RFC 5321 caps a line at 1,000 bytes, and strict mail
+# servers refuse longer ones. Flask-Mail hands this charset to every part it makes.
+UTF8_QUOTED_PRINTABLE = Charset("utf-8")
+UTF8_QUOTED_PRINTABLE.body_encoding = QP
 
 
 class _AsIs(policy.Compat32):
@@ -60,8 +69,21 @@ class GifMessage(Message):
 
 
 def subject_for(thought: str) -> str:
+    """The subject as a person reads it: the thought on one line, shortened."""
+    thought = " ".join(thought.split())
     short = thought if len(thought) <= SUBJECT_THOUGHT_CHARS else thought[:59] + "…"
     return f"A GIF for your thought: {short}"
+
+
+def encoded_subject(text: str) -> str:
+    """The Subject header's value, encoded (RFC 2047) and folded here, not by the email
+    library: on some Python patch releases (3.11.7, 3.12.1) its folder decodes any
+    encoded word inside a long header, `=?utf-8?q?Hi=0D=0AFrom:...?=` typed as a
+    thought say, and writes the CR/LF it holds raw, so the thought would forge
+    headers. Encoded whole and in short lines, the thought is only ever data: the
+    library writes the lines as they are, and a reader's mail client decodes them
+    once, back to the text typed."""
+    return Header(text, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 @cache
@@ -77,7 +99,8 @@ def build_message(submission: Submission, gif: Gif) -> GifMessage:
     # Addresses go in as (name, address) pairs: Flask-Mail runs every string address
     # through the RFC 2822 parser three times per send, pairs not once.
     message = GifMessage(
-        subject=subject_for(submission.thought),
+        subject=encoded_subject(subject_for(submission.thought)),
+        charset=UTF8_QUOTED_PRINTABLE,
         sender=_name_and_address(current_app.config["MAIL_DEFAULT_SENDER"]),
         recipients=[("", submission.email)],
         body=render_template("email/gif_email.txt", **context),

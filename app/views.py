@@ -10,6 +10,7 @@ from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.handover import MAILERS
 from app.limits import take_allowance
+from app.privacy import hide_address, mask_email
 
 bp = Blueprint("main", __name__)
 
@@ -29,7 +30,7 @@ def create_thought() -> Response | tuple[str, int]:
     form = ThoughtForm()
     if not form.validate():
         return render_template("thoughts/new.html", form=form), 422
-    take_allowance(form.email.data)
+    take_allowance(form.email.data, form.send_at.moment)
     submission = thoughts.accept(form.email.data, form.thought.data, form.send_at.moment)
     # In the signed session cookie, not Redis: the page after the redirect shows it once.
     session[POSTED] = {"id": submission.id, "ms": timing.elapsed_ms()}
@@ -46,8 +47,8 @@ def show_thought(submission_id: str) -> str:
     return render_template(
         "thoughts/show.html",
         submission=submission,
-        masked_email=api.mask_email(submission.email),
-        last_error=api.hide_address(submission.last_error, submission.email),
+        masked_email=mask_email(submission.email),
+        last_error=hide_address(submission.last_error, submission.email),
         journey=api.journey_json(submission, submissions.journey(redis, submission_id)),
         queue=MAILERS,
         post_ms=_pop_post_ms(submission_id),

@@ -1,6 +1,11 @@
 """The red flag: when a job is dead (retries used up, or a permanent failure),
 say so once, loudly: one ERROR log line and one email to ADMIN_EMAIL.
 
+One email per cause and hour, not per dead job: a bad input sent thirty times a
+minute (or a mail server refusing every recipient) would otherwise mail the admin
+thirty times a minute. Each dead job still gets its ERROR line, and sits in RQ's
+failed registry.
+
 The email is itself a job on the `default` queue with its own retries: the
 failure that killed the job is often the mail server, and the alert must still
 arrive once it is back. A Redis SET NX per dead job keeps it to one alert, never
@@ -15,6 +20,7 @@ from redis import Redis
 from rq import Queue, Retry
 
 from app.extensions import mail
+from app.mailer import UTF8_QUOTED_PRINTABLE
 from app.submissions import PREFIX
 from jobs import DEFAULT
 from jobs.worker import AppJob
@@ -44,13 +50,23 @@ SETUP_REMEMBER_SECONDS = 3600
 
 
 def raise_red_flag(
-    connection: Redis, job_id: str, submission_id: str, error: str, what: str = "dead job"
+    connection: Redis,
+    job_id: str,
+    submission_id: str,
+    error: str,
+    what: str = "dead job",
+    cause: str | None = None,
 ) -> None:
+    """Flag ``job_id`` once; with ``cause``, mail only the first of its cause each hour."""
     remember = SETUP_REMEMBER_SECONDS if what == "configuration" else REMEMBER_SECONDS
     if not connection.set(alert_key(job_id), "1", nx=True, ex=remember):
         log.info("red flag for job_id=%s raised already (%s)", job_id, what)
         return
     log.error("RED FLAG %s job_id=%s submission_id=%s error=%r", what, job_id, submission_id, error)
+    cause_key = alert_key(f"cause:{cause}")
+    if cause and not connection.set(cause_key, "1", nx=True, ex=SETUP_REMEMBER_SECONDS):
+        log.info("red flag for cause=%s mailed already this hour: no email", cause)
+        return
     Queue(QUEUE, connection=connection, job_class=AppJob).enqueue_call(
         send_alert_email,
         args=(job_id, submission_id, error, what),
@@ -66,6 +82,7 @@ def raise_setup_flag(connection: Redis, cause: str, submission_id: str, error: s
 
 
 def send_alert_email(job_id: str, submission_id: str, error: str, what: str = "dead job") -> str:
+    """The alert itself: a job of its own, retried until the mail server takes it."""
     admin = current_app.config["ADMIN_EMAIL"]
     if not admin:
         log.warning("job_id=%s %s, but ADMIN_EMAIL is empty: no alert email", job_id, what)
@@ -81,6 +98,7 @@ def send_alert_email(job_id: str, submission_id: str, error: str, what: str = "d
             subject=f"[Work-It] {SUBJECTS[what]} (submission {submission_id})",
             recipients=[admin],
             body=render_template("email/alert.txt", **context),
+            charset=UTF8_QUOTED_PRINTABLE,
         )
     )
     return "alerted"

@@ -5,7 +5,9 @@ every time. An SMTP reply says which by its code (RFC 5321, section 4.2.1: 4xx
 "try again later", 5xx "this will not work") and by its stage:
 
 - permanent: the recipient refused at RCPT TO with a 5xx, or this message refused
-  after DATA with a 5xx (but 552, a size limit): no retry can fix this submission;
+  after DATA with a 5xx (but 552, a size limit), or the email library refusing the
+  submission's data (a ValueError or UnicodeError, such as an address it cannot
+  write, accepted before the form refused such addresses): no retry can fix it;
 - configuration: authentication refused (530, 534, 535), the sender refused at
   MAIL FROM, a size limit (552), or a server that lacks what we ask of it. Every
   submission will fail the same way until someone fixes the settings, so it is
@@ -15,6 +17,7 @@ every time. An SMTP reply says which by its code (RFC 5321, section 4.2.1: 4xx
 """
 
 import smtplib
+from email.errors import MessageError
 
 from flask_mail import BadHeaderError
 
@@ -27,7 +30,7 @@ class InvalidSubmission(Exception):
 
 
 def kind(exc: BaseException | None) -> str:
-    if isinstance(exc, InvalidSubmission | BadHeaderError):
+    if isinstance(exc, InvalidSubmission | BadHeaderError | MessageError | ValueError):
         return PERMANENT
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]

@@ -256,7 +256,9 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     if kind == failures.CONFIGURATION:
         alerts.raise_setup_flag(connection, failures.cause(exc_value), submission_id, error)
     elif final:
-        alerts.raise_red_flag(connection, job.id, submission_id, error)
+        alerts.raise_red_flag(
+            connection, job.id, submission_id, error, cause=failures.cause(exc_value)
+        )
 
 
 def _context(submission_id: str, started: float) -> str:

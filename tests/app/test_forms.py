@@ -15,6 +15,17 @@ INVALID = [
     ("ada@", "hi", "email", "not a valid email address"),
     ("ada@example.com\r\nBcc: eve@example.com", "hi", "email", "cannot contain line breaks"),
     ("ada@example.com\n", "hi", "email", "cannot contain line breaks"),
+    # Nothing visible: zero-width and other blank-looking characters.
+    ("ada@example.com", "\u200b", "thought", "cannot be blank"),
+    ("ada@example.com", " \u200b\u200d\ufeff\u2060 ", "thought", "cannot be blank"),
+    ("ada@example.com", "\u3164\u2800\u034f", "thought", "cannot be blank"),
+    ("ada@example.com", "line\u2028break", "thought", "control characters"),
+    ("ada@example.com", "para\u2029break", "thought", "control characters"),
+    # What the mailer cannot send: non-ASCII before the @, an encoded word.
+    ("üser@example.com", "hi", "email", "not a valid email address"),
+    ("ｕser@example.com", "hi", "email", "not a valid email address"),
+    ("=?utf-8?q?a=0D=0Ab?=@example.com", "hi", "email", "cannot contain"),
+    ("=?UTF-8?B?YQ0KYg==?=@example.com", "hi", "email", "cannot contain"),
 ]
 
 
@@ -79,3 +90,7 @@ def test_a_deployment_can_refuse_test_and_localhost_addresses(make_app, email):
 @pytest.mark.parametrize("email", ["ada@@localhost", "a b@example.test", "ada@.localhost"])
 def test_dev_domains_still_get_the_syntax_check(thought_form, email):
     assert thought_form.submit(email=email).status_code == 422
+
+
+def test_a_visible_thought_with_invisible_characters_is_accepted(thought_form):
+    assert thought_form.submit(thought="\u200bhello\u200d").status_code == 303

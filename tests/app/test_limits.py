@@ -1,5 +1,7 @@
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -97,3 +99,48 @@ def test_twenty_parallel_posts_for_one_recipient_accept_at_most_the_limit(live_a
 
     assert codes.count(202) == 5 and codes.count(429) == 15
     assert redis.llen("rq:queue:mailers") == 5
+
+
+# One mailbox, spelled six ways: case, a +tag, full-width letters in the domain.
+SPELLINGS = [
+    "burst@example.com",
+    "BURST@EXAMPLE.COM",
+    "burst+x@example.com",
+    "burst@ｅxample.com",
+    "burst@ＥＸＡＭＰＬＥ.ＣＯＭ",
+    "Burst+y@Ｅxample.com",
+]
+
+
+def test_spellings_of_one_mailbox_share_one_allowance(client, redis):
+    codes = [post_api(client, email=spelling).status_code for spelling in SPELLINGS]
+    assert codes == [202] * 5 + [429]
+
+
+def test_the_address_is_stored_as_it_will_be_delivered(client, redis):
+    for typed, stored in [
+        ("burst@ＥＸＡＭＰＬＥ.com", "burst@example.com"),
+        ("ada@bücher.example", "ada@xn--bcher-kva.example"),
+    ]:
+        submission_id = post_api(client, email=typed).get_json()["id"]
+        assert redis.hget(f"workit:submission:{submission_id}", "email").decode() == stored
+
+
+def test_sends_are_counted_in_the_window_they_are_due(app, client, redis):
+    """A second's allowance cannot be spent twice on one due second by asking twice."""
+    app.config["RATELIMIT_PER_RECIPIENT"] = "1 per second"
+    due = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    later = due + timedelta(seconds=5)
+
+    assert post_at(client, due).status_code == 202
+    time.sleep(1.1)  # the acceptance window of one second is over
+    refused = post_at(client, due)
+    assert refused.status_code == 429
+    time.sleep(1.1)
+    assert post_at(client, later).status_code == 202
+    assert redis.zcard("rq:scheduled:mailers") == 2
+
+
+def post_at(client, when: datetime):
+    body = {"email": "ada@example.com", "thought": "later", "send_at": when.isoformat()}
+    return client.post("/api/thoughts", json=body)

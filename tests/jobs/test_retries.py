@@ -130,3 +130,30 @@ def test_a_refused_sender_is_retried_and_flagged_once_for_all_jobs(
     stored = [submissions.load(redis, i) for i in ids]
     assert [(s.status, s.attempts) for s in stored] == [("sent", 3)] * 3
     assert all(s.last_error == "" for s in stored)
+
+
+# Addresses the mailer cannot write, stored before the form learnt to refuse them.
+POISON = ["üser@example.com", "ｕser@example.com"]
+
+
+@pytest.mark.parametrize("address", POISON)
+def test_an_address_the_mailer_cannot_write_fails_at_once(app, run_jobs, redis, address):
+    [submission_id] = submit(app, email=address)
+
+    run_jobs()
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    assert stored.last_error.startswith("permanent: ")
+
+
+def test_many_jobs_dead_of_one_cause_mail_the_admin_once(app, run_jobs, smtp_sink, caplog):
+    ids = submit(app, count=4, email="üser{n}@example.com")
+
+    with caplog.at_level(logging.ERROR, logger="jobs.alerts"):
+        run_jobs()
+
+    flags = [r.getMessage() for r in caplog.records if "RED FLAG" in r.getMessage()]
+    assert len(flags) == 4  # each dead job is logged
+    assert len(smtp_sink.sent_to(ADMIN)) == 1  # one email for their one cause
+    assert any(i in smtp_sink.sent_to(ADMIN)[0]["Subject"] for i in ids)
