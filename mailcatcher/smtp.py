@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
 # Parsing a big message takes long enough to stall the web side, so it moves to a
-# worker thread; parsing touches no shared state, so this needs no lock.
-PARSE_IN_THREAD_ABOVE = 1024 * 1024
+# worker thread; parsing touches no shared state, so this needs no lock. Parsing is
+# linear in the message's size (tests/mailcatcher/test_slow_input.py), so below this
+# a message holds the loop for a few milliseconds at most.
+PARSE_IN_THREAD_ABOVE = 256 * 1024
 # A line after a bare LF, dot-stuffed by the client: aiosmtpd only unstuffs lines
 # that follow CRLF, since to it the whole bare-LF message is one line.
 _STUFFED_AFTER_BARE_LF = re.compile(rb"(?<=[^\r]\n)\.")

@@ -1,0 +1,101 @@
+"""Mail built to be slow to read must cost about what plain mail of its size costs:
+the sink runs SMTP and the inbox on one event loop, so one slow message stalls both.
+
+Each test times the hostile message against a plain one of the same size and shape,
+on the same server, and asserts a ratio (best of a few runs, so a busy machine's
+noise hits both sides alike). Quadratic code fails these by hundreds of times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import requests
+
+from tests.mailcatcher.helpers import send
+
+RATIO = 10
+RUNS = 3
+
+
+def best_time(action: Callable[[], object], runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def html_parts(body: str, count: int) -> bytes:
+    message = MIMEMultipart("mixed")
+    message["Subject"] = "parts"
+    for _ in range(count):
+        message.attach(MIMEText(body, "html", "utf-8"))
+    return message.as_bytes()
+
+
+def send_and_list(server, source: bytes) -> Callable[[], object]:
+    """Send, then list the inbox: the list waits for the loop, so it shows the stall."""
+
+    def action() -> None:
+        requests.delete(f"{server.url}/messages", timeout=60).raise_for_status()
+        send(server.smtp_port, source)
+        assert len(requests.get(f"{server.url}/messages", timeout=120).json()) == 1
+
+    return action
+
+
+def test_html_parts_full_of_open_brackets_are_stored_as_fast_as_plain_ones(mailcatcher):
+    """Issue 21: eight 64 KiB text/html parts of "<" froze the sink for 30 s."""
+    hostile = html_parts("<" * 65536, 8)
+    plain = html_parts("x" * 65536, 8)
+
+    plain_time = best_time(send_and_list(mailcatcher, plain))
+    hostile_time = best_time(send_and_list(mailcatcher, hostile), runs=1)
+
+    assert hostile_time < RATIO * plain_time, (hostile_time, plain_time)
+
+
+def test_unclosed_tags_in_html_are_still_left_out_of_the_search(mailcatcher):
+    send(mailcatcher.smtp_port, html_parts("<<b>findme</b> <i>and me <", 1))
+    found = requests.get(f"{mailcatcher.url}/messages", params={"q": "findme"}, timeout=10)
+    assert len(found.json()) == 1
+    tag = requests.get(f"{mailcatcher.url}/messages", params={"q": "<b>"}, timeout=10)
+    assert tag.json() == []
+
+
+def test_a_huge_parameter_header_is_stored_as_fast_as_a_plain_header(mailcatcher):
+    """The email package parses parameters in time quadratic in the header's length."""
+    padding = 40_000
+    hostile = (
+        f'Content-Type: multipart/mixed; a="{";" * padding}\r\nSubject: params\r\n\r\nbody\r\n'
+    ).encode()
+    plain = (
+        f"Content-Type: text/plain\r\nX-Pad: {'a' * padding}\r\nSubject: params\r\n\r\nbody\r\n"
+    ).encode()
+
+    plain_time = best_time(send_and_list(mailcatcher, plain))
+    hostile_time = best_time(send_and_list(mailcatcher, hostile), runs=1)
+
+    assert hostile_time < RATIO * plain_time, (hostile_time, plain_time)
+
+
+def test_the_html_view_of_an_endless_head_tag_is_as_fast_as_plain_html(mailcatcher):
+    """Issue 21: 180 kB of "<head " took 6 s to serve as .html."""
+    ids = {}
+    for name, body in (("plain", "<p>" + "x" * 180_000), ("hostile", "<head " * 30_000)):
+        send(mailcatcher.smtp_port, html_parts(body, 1))
+        ids[name] = requests.get(f"{mailcatcher.url}/messages", timeout=60).json()[-1]["id"]
+
+    def view(name: str) -> Callable[[], object]:
+        url = f"{mailcatcher.url}/messages/{ids[name]}.html"
+        return lambda: requests.get(url, timeout=120).raise_for_status()
+
+    plain_time = best_time(view("plain"))
+    hostile_time = best_time(view("hostile"), runs=1)
+
+    assert hostile_time < RATIO * plain_time, (hostile_time, plain_time)
