@@ -190,9 +190,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 def _count(query, name: str, most: int | None = None) -> int:
-    value = int(query.get(name, "0"))
-    if value < 0 or (most is not None and value > most):
-        raise ValueError(f"{name} must be between 0 and {most or 'any'}")
+    """A paging number, 0 to ``most`` (or to SQLite's largest integer, past which
+    binding it raised); anything else is the client's error: ValueError, a 400."""
+    most = MAX_ID if most is None else most
+    value = _integer(query.get(name, "0"))
+    if value is None or not 0 <= value <= most:
+        raise ValueError(f"{name} must be a whole number from 0 to {most}")
     return value
 
 
@@ -270,7 +273,7 @@ async def message_part(request: web.Request) -> web.Response:
 
 async def message_attachment(request: web.Request) -> web.Response:
     store = request.app[MAILBOX].store
-    return _part_response(store.part_at(_id(request), int(request.match_info["position"])))
+    return _part_response(store.part_at(_id(request), _path_number(request, "position")))
 
 
 async def release_message(request: web.Request) -> web.Response:
@@ -365,10 +368,31 @@ MAX_ID = 2**63 - 1
 
 
 def _id(request: web.Request) -> int:
-    message_id = int(request.match_info["id"])
-    if message_id > MAX_ID:
+    return _path_number(request, "id")
+
+
+def _path_number(request: web.Request, name: str) -> int:
+    """A number in the path (the route's pattern allows only digits). One past
+    SQLite's integers names nothing: 404, as MailCatcher answers for big ids."""
+    value = _integer(request.match_info[name])
+    if value is None or not 0 <= value <= MAX_ID:
         raise web.HTTPNotFound()
-    return message_id
+    return value
+
+
+def _integer(text: str) -> int | None:
+    """``text`` as an int, or None. int() itself refuses over 4,300 digits (ValueError),
+    so a longer number is refused here before it is read."""
+    if len(text) > _MAX_DIGITS:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+# Enough for any number up to MAX_ID, with some leading zeros or a sign.
+_MAX_DIGITS = 40
 
 
 def _source(request: web.Request, content_type: str, charset: str | None = None) -> web.Response:

@@ -226,12 +226,22 @@ def test_a_forwarded_message_is_an_attachment_not_the_outer_body(mailcatcher):
     assert b"Subject: The original" in forwarded and b"original html" in forwarded
 
 
-@pytest.mark.parametrize("message_id", [2**63, 2**63 + 1, 10**30])
+# 5,000 digits: more than int() reads from text (4,300), which raised a 500.
+@pytest.mark.parametrize("message_id", [2**63, 2**63 + 1, 10**30, "9" * 5000])
 def test_ids_too_big_for_sqlite_are_404(mailcatcher, message_id):
-    for suffix in (".json", ".html", ".plain", ".source", ".eml", "/parts/x"):
-        assert get(mailcatcher, f"/messages/{message_id}{suffix}").status_code == 404
+    for suffix in (".json", ".html", ".plain", ".source", ".eml", "/parts/x", "/attachments/0"):
+        assert get(mailcatcher, f"/messages/{message_id}{suffix}").status_code == 404, suffix
     deleted = requests.delete(f"{mailcatcher.url}/messages/{message_id}", timeout=10)
     assert deleted.status_code == 404
+    released = requests.post(f"{mailcatcher.url}/messages/{message_id}/release", timeout=10)
+    assert released.status_code in (404, 503)  # 503: release is off on this sink
+
+
+@pytest.mark.parametrize("position", [2**63, 10**30, "9" * 5000])
+def test_attachment_positions_too_big_for_sqlite_are_404(mailcatcher, position):
+    send(mailcatcher.smtp_port, simple_message())
+    [caught] = get(mailcatcher, "/messages").json()
+    assert get(mailcatcher, f"/messages/{caught['id']}/attachments/{position}").status_code == 404
 
 
 def test_an_xhtml_body_is_served_as_html(mailcatcher):

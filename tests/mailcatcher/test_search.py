@@ -118,7 +118,17 @@ def test_paging_and_searching_over_http(mailcatcher):
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "x"}, {"limit": "-1"}, {"limit": "100000"}, {"limit": "5", "q": "after:soon"}],
+    [
+        {"limit": "x"},
+        {"limit": "-1"},
+        {"limit": "100000"},
+        {"limit": "5", "q": "after:soon"},
+        # Past SQLite's 64-bit integers, and past what int() reads: both were 500s.
+        {"limit": "5", "offset": "99999999999999999999999"},
+        {"limit": "5", "offset": str(2**63)},
+        {"limit": "5", "offset": "9" * 5000},
+        {"limit": "9" * 5000},
+    ],
 )
 def test_bad_paging_or_query_is_400(mailcatcher, params):
     answer = get(mailcatcher, "/messages", **params)
