@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
-from app import config, errors, extensions, timing
+from app import config, errors, extensions, submissions, timing
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -24,6 +25,13 @@ def configure_logging() -> None:
             logger.setLevel(logging.INFO)
 
 
+class SubmissionIdConverter(BaseConverter):
+    """`<submission_id:...>` in a route: only what submissions.new_id() makes matches,
+    so an id that names another key (`<id>:journey`) is a 404, never a Redis error."""
+
+    regex = submissions.ID_PATTERN
+
+
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, then ``overrides`` (how tests inject servers)."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
@@ -38,6 +46,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from app import api, dashboard, doctor, health, views
 
+    app.json = api.StrictJSONProvider(app)
+    app.url_map.converters["submission_id"] = SubmissionIdConverter  # before the routes
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)

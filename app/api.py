@@ -1,8 +1,12 @@
 """JSON API for scripts and benchmarks: the same intake and records as the form."""
 
+import json
+import re
+from itertools import accumulate
 from typing import Any
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.datastructures import MultiDict
 
 from app import submissions, thoughts, timing
@@ -13,6 +17,49 @@ from app.privacy import hide_address
 from app.submissions import Submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+# The API reads one flat object (depth 1). Flask's session cookie goes through the
+# same parser (depth 2 or 3), so the bound leaves room for it and for little else:
+# Python's parser recurses per level and dies (RecursionError, a 500) near 1,000.
+JSON_MAX_DEPTH = 8
+# A JSON string, skipped whole (possessive: no backtracking), so that brackets and
+# quotes inside it do not count as nesting.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing (ValueError, so a 400) what it would otherwise pass on
+    to fail later as a 500: nesting deeper than JSON_MAX_DEPTH, and lone surrogates
+    (`"\\ud800"` parses to a string that cannot be encoded as UTF-8 for Redis)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        text = s.decode(json.detect_encoding(s), "surrogatepass") if isinstance(s, bytes) else s
+        if _depth(text) > JSON_MAX_DEPTH:
+            raise ValueError(f"JSON nested deeper than {JSON_MAX_DEPTH} levels")
+        value = super().loads(text, **kwargs)
+        if _has_surrogate(value):
+            raise ValueError("a lone surrogate (such as \\ud800) is not a character")
+        return value
+
+
+def _depth(text: str) -> int:
+    """How deep the brackets outside strings go, counted before parsing, so that
+    the parser never sees what would exhaust its stack."""
+    brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Any key or string holding half a surrogate pair (a whole pair is decoded into
+    one character by the parser). Recursion is safe: the depth is bounded first."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_has_surrogate, value))
+    return False
 
 
 @bp.before_request
@@ -25,9 +72,7 @@ def require_json() -> None:
 
 @bp.post("/thoughts")
 def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "The body must be a JSON object.")
+    body = json_object()
     fields = {name: body[name] for name in ("email", "thought") if isinstance(body.get(name), str)}
     if body.get("send_at") is not None:
         fields["send_at"] = str(body["send_at"])  # not a string: refused as not a time
@@ -42,7 +87,19 @@ def create_thought() -> tuple[dict[str, Any], int, dict[str, str]]:
     return body, 202, {"Location": url}
 
 
-@bp.get("/thoughts/<submission_id>")
+def json_object() -> dict[str, Any]:
+    """The body as a JSON object, or 400 with the parser's reason (where the syntax
+    broke, or what StrictJSONProvider refused): Flask's get_json would hide it."""
+    try:
+        body = current_app.json.loads(request.get_data())
+    except ValueError as exc:
+        abort(400, f"The body must be a JSON object: {exc}.")
+    if not isinstance(body, dict):
+        abort(400, "The body must be a JSON object.")
+    return body
+
+
+@bp.get("/thoughts/<submission_id:submission_id>")
 def show_thought(submission_id: str) -> dict[str, Any]:
     redis = get_redis()
     submission = submissions.load(redis, submission_id)

@@ -12,6 +12,7 @@ as the state change it describes: both land together, in one round trip.
 """
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -46,9 +47,21 @@ def pending_key() -> str:
     return f"{PREFIX}:submissions:pending"
 
 
+# What new_id() makes, exactly: 22 URL-safe base64 characters, the last holding the
+# 128th and 127th bits and four zero bits (so only A, Q, g or w). Routes accept nothing
+# else, so a request cannot name another key (`<id>:journey`) or any other junk.
+ID_PATTERN = r"[A-Za-z0-9_-]{21}[AQgw]"
+_ID = re.compile(ID_PATTERN)
+
+
 def new_id() -> str:
     """128 random bits: ids appear in URLs and must not be guessable."""
     return secrets.token_urlsafe(16)
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` could have come from new_id(): checked before it reaches Redis."""
+    return _ID.fullmatch(value) is not None
 
 
 def now() -> str:

@@ -38,7 +38,7 @@ def create_thought() -> Response | tuple[str, int]:
     return redirect(url_for("main.show_thought", submission_id=submission.id), code=303)
 
 
-@bp.get("/thoughts/<submission_id>")
+@bp.get("/thoughts/<submission_id:submission_id>")
 def show_thought(submission_id: str) -> str:
     redis = get_redis()
     submission = submissions.load(redis, submission_id)

@@ -1,5 +1,6 @@
 import pytest
 
+from app.submissions import new_id
 from tests.app.test_forms import INVALID
 
 
@@ -65,9 +66,15 @@ def test_a_form_encoded_post_is_415(client, redis):
 
 
 def test_unknown_id_is_404_json(client):
-    response = client.get("/api/thoughts/nope")
+    response = client.get(f"/api/thoughts/{new_id()}")
     assert response.status_code == 404
     assert response.get_json() == {"error": "No thought with that id."}
+
+
+def test_an_id_of_another_shape_is_404_json_before_redis(client):
+    response = client.get("/api/thoughts/nope")
+    assert response.status_code == 404
+    assert response.get_json()["error"]
 
 
 def test_get_includes_the_journey_with_times_and_never_the_address(client, run_jobs, redis):

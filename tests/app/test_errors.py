@@ -1,6 +1,8 @@
 import port_for
 import pytest
 
+from app.submissions import new_id
+
 
 @pytest.fixture
 def app_without_redis(make_app):
@@ -30,11 +32,11 @@ def test_api_with_redis_down_is_503_json(app_without_redis):
 
     assert response.status_code == 503
     assert "cannot reach its job queue" in response.get_json()["error"]
-    assert client.get("/api/thoughts/some-id").status_code == 503
+    assert client.get(f"/api/thoughts/{new_id()}").status_code == 503
 
 
 def test_status_page_with_redis_down_is_a_plain_503(app_without_redis):
-    response = app_without_redis.test_client().get("/thoughts/some-id")
+    response = app_without_redis.test_client().get(f"/thoughts/{new_id()}")
     assert response.status_code == 503
     assert "Temporarily unavailable" in response.get_data(as_text=True)
 

@@ -1,0 +1,115 @@
+"""Hostile input (issue 21): every bad request gets a clear 4xx, never a 500.
+
+JSON under /api, an HTML error page elsewhere, and nothing stored on the way.
+"""
+
+import logging
+
+import pytest
+
+from app import submissions
+
+API = "/api/thoughts"
+GOOD = {"email": "ada@example.com", "thought": "Tea"}
+
+
+@pytest.fixture
+def no_tracebacks(caplog):
+    """Flask logs every unhandled exception ("Exception on ..."): a 4xx logs none."""
+    caplog.set_level(logging.ERROR)
+    yield
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def post_raw(client, body: str | bytes):
+    return client.post(API, data=body, content_type="application/json")
+
+
+# -- ids: only the exact shape of submissions.new_id() reaches Redis -------------------
+
+
+def test_every_new_id_has_the_shape_the_routes_accept():
+    ids = {submissions.new_id() for _ in range(2000)}
+    assert all(submissions.is_id(submission_id) for submission_id in ids)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "nope",
+        "A" * 21,  # one short
+        "A" * 23,  # one long
+        "A" * 21 + "B",  # 128 bits end in A, Q, g or w: B carries bits that are not there
+        "A" * 21 + "=",
+        "A" * 20 + "*A",
+        "A" * 22 + "\n",
+    ],
+)
+def test_ids_of_another_shape_are_refused(bad):
+    assert not submissions.is_id(bad)
+
+
+@pytest.mark.parametrize("prefix", ["/api/thoughts/", "/thoughts/"])
+@pytest.mark.parametrize("suffix", [":journey", ":lock", ":x", "%00", "%0a"])
+def test_an_id_that_names_another_key_is_404_not_500(client, redis, no_tracebacks, prefix, suffix):
+    submission_id = client.post(API, json=GOOD).get_json()["id"]
+    redis.set(submissions.lock_key(submission_id), "held")  # a string key, as a job's lock
+    response = client.get(f"{prefix}{submission_id}{suffix}")
+    assert response.status_code == 404
+    if prefix.startswith("/api"):
+        assert response.get_json()["error"]
+    else:
+        assert "Not found" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("prefix", ["/api/thoughts/", "/thoughts/"])
+def test_a_well_shaped_unknown_id_is_404(client, redis, prefix):
+    assert client.get(f"{prefix}{submissions.new_id()}").status_code == 404
+
+
+# -- JSON bodies: strings Redis cannot store, nesting the parser cannot survive --------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"email": "ada@example.com", "thought": "\\ud800"}',  # a lone surrogate, escaped
+        '{"email": "ada@example.com", "thought": "tea \\udfff"}',
+        '{"email": "ada@example.com", "thought": "Tea", "\\ud800": 1}',  # in a key
+        b'{"email": "ada@example.com", "thought": "\xed\xa0\x80"}',  # encoded as bytes
+    ],
+)
+def test_a_lone_surrogate_is_400_json(client, redis, no_tracebacks, body):
+    response = post_raw(client, body)
+    assert response.status_code == 400
+    assert "surrogate" in response.get_json()["error"]
+    assert redis.keys("workit:*") == []
+
+
+def test_a_proper_surrogate_pair_is_a_character_like_any_other(client, redis):
+    body = '{"email": "ada@example.com", "thought": "Tea \\ud83c\\udf75"}'
+    response = post_raw(client, body)
+    assert response.status_code == 202
+    submission = submissions.load(redis, response.get_json()["id"])
+    assert submission.thought == "Tea \N{TEACUP WITHOUT HANDLE}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"a":' * 1000 + "1" + "}" * 1000,
+        '{"email": "ada@example.com", "thought": "Tea", "x": ' + "[" * 1000 + "]" * 1000 + "}",
+        "[" * 100_000,  # never closed
+    ],
+)
+def test_json_nested_deep_is_400_json(client, redis, no_tracebacks, body):
+    response = post_raw(client, body)
+    assert response.status_code == 400
+    assert "nested" in response.get_json()["error"]
+    assert redis.keys("workit:*") == []
+
+
+def test_brackets_inside_strings_are_not_nesting(client, redis):
+    response = post_raw(client, '{"email": "ada@example.com", "thought": "[[[[[[[[[[[[{{{{\\""}')
+    assert response.status_code == 202
