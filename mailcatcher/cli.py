@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from mailcatcher import __version__
+from mailcatcher import __version__, logs
 from mailcatcher.events import Bus
 from mailcatcher.mailbox import Mailbox
 from mailcatcher.release import Relay
@@ -107,10 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if options.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(options.verbose)  # every line escaped: much of it quotes clients
     smtp_log = logging.getLogger("mail.log")  # aiosmtpd's logger
     if not options.verbose:
         smtp_log.setLevel(logging.WARNING)
