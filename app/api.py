@@ -91,12 +91,21 @@ def json_object() -> dict[str, Any]:
     """The body as a JSON object, or 400 with the parser's reason (where the syntax
     broke, or what StrictJSONProvider refused): Flask's get_json would hide it."""
     try:
-        body = current_app.json.loads(request.get_data())
+        body = current_app.json.loads(_whole_body())
     except ValueError as exc:
         abort(400, f"The body must be a JSON object: {exc}.")
     if not isinstance(body, dict):
         abort(400, "The body must be a JSON object.")
     return body
+
+
+def _whole_body() -> bytes:
+    """The body, or 413 past MAX_CONTENT_LENGTH. With a Content-Length, Werkzeug
+    refuses up front; a chunked body it silently cuts at the limit (a truncated JSON,
+    a misleading 400), and only a read past the limit raises: so read once more."""
+    data = request.get_data()
+    request.stream.read(1)
+    return data
 
 
 @bp.get("/thoughts/<submission_id:submission_id>")

@@ -57,6 +57,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "DASHBOARD_USERNAME": (str, "admin"),
     "DASHBOARD_PASSWORD": (str, ""),
     "WTF_CSRF_ENABLED": (_bool, True),
+    # Largest request body, in bytes: 413 past it, before it is read (Flask's own
+    # setting). The form and the API's JSON are a few hundred bytes.
+    "MAX_CONTENT_LENGTH": (int, 64 * 1024),
     # Accept addresses at *.test and localhost, which a local mail catcher is for.
     # email-validator refuses these special-use names; turn this off in production.
     "ALLOW_TEST_EMAIL_DOMAINS": (_bool, True),

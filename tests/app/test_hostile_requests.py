@@ -3,11 +3,12 @@
 JSON under /api, an HTML error page elsewhere, and nothing stored on the way.
 """
 
+import io
 import logging
 
 import pytest
 
-from app import submissions
+from app import config, submissions
 
 API = "/api/thoughts"
 GOOD = {"email": "ada@example.com", "thought": "Tea"}
@@ -100,7 +101,7 @@ def test_a_proper_surrogate_pair_is_a_character_like_any_other(client, redis):
         "[" * 1000 + "]" * 1000,
         '{"a":' * 1000 + "1" + "}" * 1000,
         '{"email": "ada@example.com", "thought": "Tea", "x": ' + "[" * 1000 + "]" * 1000 + "}",
-        "[" * 100_000,  # never closed
+        "[" * 60_000,  # never closed
     ],
 )
 def test_json_nested_deep_is_400_json(client, redis, no_tracebacks, body):
@@ -113,3 +114,48 @@ def test_json_nested_deep_is_400_json(client, redis, no_tracebacks, body):
 def test_brackets_inside_strings_are_not_nesting(client, redis):
     response = post_raw(client, '{"email": "ada@example.com", "thought": "[[[[[[[[[[[[{{{{\\""}')
     assert response.status_code == 202
+
+
+# -- size: a body over MAX_CONTENT_LENGTH is refused before it is read -----------------
+
+LIMIT = 64 * 1024  # MAX_CONTENT_LENGTH's default: the form is a few hundred bytes
+THOUGHT_PREFIX = '{"email": "ada@example.com", "thought": "'
+
+
+def json_of_size(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes (its thought far too long to accept)."""
+    return f'{THOUGHT_PREFIX}{"x" * (size - len(THOUGHT_PREFIX) - 2)}"}}'.encode()
+
+
+def test_a_json_body_over_the_limit_is_413_json(client, redis, no_tracebacks):
+    response = post_raw(client, json_of_size(LIMIT + 1))
+    assert response.status_code == 413
+    assert response.get_json()["error"]
+    assert redis.keys("workit:*") == []
+    assert post_raw(client, json_of_size(LIMIT)).status_code == 422  # read, then refused
+
+
+def test_a_chunked_json_body_over_the_limit_is_413_json(client, redis, no_tracebacks):
+    """No Content-Length to refuse up front: reading stops at the limit."""
+    response = client.post(
+        API,
+        input_stream=io.BytesIO(json_of_size(LIMIT + 1)),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert redis.keys("workit:*") == []
+
+
+def test_a_form_post_over_the_limit_is_413_html(client, thought_form, redis, no_tracebacks):
+    response = thought_form.submit(thought="x" * LIMIT)
+    assert response.status_code == 413
+    assert "413 Request Entity Too Large" in response.get_data(as_text=True)
+    assert redis.keys("workit:*") == []
+
+
+def test_the_limit_is_read_from_the_environment(make_app, redis):
+    limit = config.load({"MAX_CONTENT_LENGTH": "100"})["MAX_CONTENT_LENGTH"]
+    client = make_app(MAX_CONTENT_LENGTH=limit).test_client()
+    assert post_raw(client, json_of_size(101)).status_code == 413
