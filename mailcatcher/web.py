@@ -42,9 +42,14 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
 INBOX_PAGE = PACKAGE_DIR / "templates" / "inbox.html"
+INBOX_SCRIPT = "assets/inbox.js"  # the page's only script (templates/inbox.html)
 
+# script-src names the page's one script file, not 'self': under 'self', any slip that
+# let markup into the page could load a caught part (/messages/:id/parts/:cid, same
+# origin) as a script. A source with a path needs the host, so it is filled in per
+# request ({script}); CSP lets an http: source match the same URL over https.
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
@@ -356,7 +361,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["Referrer-Policy"] = "no-referrer"
     path = request.path.removeprefix(request.app[PREFIX])
     if path == "/":
-        response.headers["Content-Security-Policy"] = PAGE_CSP
+        script = f"{request.scheme}://{request.host}{request.app[PREFIX]}/{INBOX_SCRIPT}"
+        response.headers["Content-Security-Policy"] = PAGE_CSP.format(script=script)
         response.headers["X-Frame-Options"] = "DENY"
     elif path.startswith("/messages"):
         remote = "" if request.app[BLOCK_REMOTE] else "https: http: "
@@ -402,11 +408,41 @@ def _source(request: web.Request, content_type: str, charset: str | None = None)
     return web.Response(body=source, content_type=content_type, charset=charset)
 
 
+# The JavaScript MIME types of the WHATWG MIME Sniffing standard: a browser runs a
+# <script src>, worker or service worker only when its response has one of these.
+SCRIPT_TYPES = frozenset(
+    {
+        "application/ecmascript",
+        "application/javascript",
+        "application/x-ecmascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "text/javascript",
+        *(f"text/javascript1.{n}" for n in range(6)),
+        "text/jscript",
+        "text/livescript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+    }
+)
+# What a part may be shown as in place: images (the HTML view's cid: images), text,
+# and HTML (under the sandboxing CSP). Anything else is served as a download.
+DISPLAYED_TYPES = ("image/", "text/plain", "text/html", "application/xhtml+xml")
+
+
 def _part_response(part: dict | None) -> web.Response:
+    """A caught part, as MailCatcher serves it (its own type, so cid: images show in
+    the HTML view), except that a part of a script type goes out as
+    application/octet-stream: with nosniff (on every response) no browser will run
+    it, whatever page points a <script src> at it. And a part that is neither an
+    image nor text is a download (Content-Disposition: attachment), never a page."""
     if part is None:
         raise web.HTTPNotFound()
-    response = web.Response(body=part["body"], content_type=part["type"], charset=part["charset"])
-    if part["is_attachment"]:
+    kind, charset = part["type"], part["charset"]
+    if kind.lower() in SCRIPT_TYPES:
+        kind, charset = "application/octet-stream", None
+    response = web.Response(body=part["body"], content_type=kind, charset=charset)
+    if part["is_attachment"] or not kind.lower().startswith(DISPLAYED_TYPES):
         response.headers["Content-Disposition"] = _attachment_disposition(part["filename"])
     return response
 

@@ -190,7 +190,8 @@ def test_ids_are_not_reused_after_clearing(mailcatcher):
 def test_inbox_page_and_assets(mailcatcher):
     page = get(mailcatcher, "/")
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    script_src = f"script-src {mailcatcher.url}/assets/inbox.js;"
+    assert script_src in page.headers["Content-Security-Policy"]
     assert page.headers["X-Frame-Options"] == "DENY"
     for asset in re.findall(r'(?:src|href)="(/assets/[^"]+)"', page.text):
         assert get(mailcatcher, asset).status_code == 200

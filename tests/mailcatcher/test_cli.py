@@ -130,7 +130,7 @@ def test_http_path_puts_every_route_under_the_prefix(start_mailcatcher):
     assert (bare.status_code, bare.headers["Location"]) == (302, "/mail/")
     page = requests.get(f"{base}/", timeout=10)
     assert 'src="assets/inbox.js"' in page.text  # relative: works under any prefix
-    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert f"script-src {base}/assets/inbox.js;" in page.headers["Content-Security-Policy"]
     assert requests.get(f"{base}/assets/inbox.js", timeout=10).status_code == 200
     [message] = requests.get(f"{base}/messages", timeout=10).json()
     shown = requests.get(f"{base}/messages/{message['id']}.json", timeout=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.mailcatcher.helpers import eml, send
+from tests.mailcatcher.helpers import eml, send, simple_message
 
 
 def caught(server, fixture: str) -> dict:
@@ -137,3 +137,39 @@ def test_http_auth_guards_every_route(start_mailcatcher):
     wrong = requests.get(f"{server.url}/messages", auth=("ada", "nope"), timeout=10)
     assert wrong.status_code == 401
     assert requests.get(f"{server.url}/messages", auth=("ada", "s3cret"), timeout=10).json() == []
+
+
+SCRIPT = b"document.documentElement.dataset.pwned = 'caught script';"
+
+
+def script_message():
+    """A mail with a script attachment and an inline script part, both with a cid."""
+    message = simple_message("scripts")
+    message.add_attachment(
+        SCRIPT, "application", "javascript", filename="evil.js", cid="<evil-js@example.com>"
+    )
+    message.add_attachment(SCRIPT, "text", "javascript", cid="<inline-js@example.com>")
+    message.get_payload()[-1].replace_header("Content-Disposition", "inline")
+    return message
+
+
+@pytest.mark.parametrize("cid", ["evil-js@example.com", "inline-js@example.com"])
+def test_a_caught_script_part_is_served_as_a_download_browsers_will_not_run(mailcatcher, cid):
+    send(mailcatcher.smtp_port, script_message())
+    [message] = requests.get(f"{mailcatcher.url}/messages", timeout=10).json()
+
+    part = get(mailcatcher, f"/messages/{message['id']}/parts/{cid}")
+    assert part.content == SCRIPT
+    # With nosniff, a browser runs no <script src> (nor worker) of a non-script type.
+    assert part.headers["Content-Type"] == "application/octet-stream"
+    assert part.headers["X-Content-Type-Options"] == "nosniff"
+    assert part.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_the_inbox_page_may_run_its_own_script_file_only(mailcatcher, start_mailcatcher):
+    prefixed = start_mailcatcher("--http-path", "/mail/")
+    for server, page in ((mailcatcher, "/"), (prefixed, "/mail/")):
+        policy = get(server, page).headers["Content-Security-Policy"]
+        directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
+        # Not 'self': that would let any slip in the page load a caught part as script.
+        assert directives["script-src"] == f"{server.url}{page}assets/inbox.js"

@@ -345,3 +345,26 @@ def test_the_inbox_works_live_behind_http_auth(browser, start_mailcatcher):
         expect(row(page, "Behind a password")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_caught_script_cannot_run_in_the_inbox_page_even_if_injected(page: Page, mailcatcher):
+    """Issue 21: were markup ever injected into the inbox, a <script src> pointing at a
+    caught part must still not run: the page's CSP allows only its own script file."""
+    from tests.mailcatcher.test_hostile import script_message
+
+    send(mailcatcher.smtp_port, script_message())
+    [message] = listed(mailcatcher)
+    open_inbox(page, mailcatcher)
+
+    outcome = page.evaluate(
+        """src => new Promise(done => {
+            const script = document.createElement("script");
+            script.onload = () => done("ran");
+            script.onerror = () => done("refused");
+            script.src = src;
+            document.head.append(script);
+        })""",
+        f"messages/{message['id']}/parts/evil-js@example.com",
+    )
+    assert outcome == "refused"
+    assert page.evaluate("document.documentElement.dataset.pwned") is None
