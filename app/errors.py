@@ -39,10 +39,17 @@ def _form_again(message: str, status: int):
 
 
 def handle_http_error(exc: HTTPException):
+    headers = _headers_of(exc)
     if wants_json():
-        return {"error": exc.description}, exc.code
+        return {"error": exc.description}, exc.code, headers
     template = "errors/404.html" if exc.code == 404 else "errors/generic.html"
-    return render_template(template, error=exc), exc.code
+    return render_template(template, error=exc), exc.code, headers
+
+
+def _headers_of(exc: HTTPException) -> list[tuple[str, str]]:
+    """The headers the error carries (a 405's Allow, a 429's Retry-After), but not its
+    Content-Type: the body here is ours."""
+    return [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
 
 
 def handle_csrf_error(exc: CSRFError):

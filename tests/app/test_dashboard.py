@@ -40,12 +40,77 @@ def test_a_stranger_gets_401_from_every_page_before_anything_runs(dashboard_app,
     assert dashboard_app.test_client().open(path, method=method).status_code == 401
 
 
-def test_failed_sign_ins_are_limited(dashboard_app):
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
+PATHS = ["/rq", "/rq/", "/rq/0/", "/rq/7/", "/rq/7/view/queues", "/rq/job/x/requeue", "/rq/nope"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_on_every_path_needs_credentials(dashboard_app, method, path):
+    """Flask-HTTPAuth's login_required lets OPTIONS through unchecked; rq-dashboard's
+    own hook then failed (500) on an instance number it does not have."""
+    response = dashboard_app.test_client().open(path, method=method)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE"])
+def test_signed_in_a_method_the_dashboard_lacks_is_405(dashboard_app, method):
+    response = dashboard_app.test_client().open("/rq/", method=method, headers=CREDENTIALS)
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_signed_in_options_is_answered(dashboard_app):
+    response = dashboard_app.test_client().options("/rq/", headers=CREDENTIALS)
+    assert response.status_code == 200
+    assert "GET" in response.headers["Allow"]
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def from_address(address: str) -> dict[str, dict[str, str]]:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def fail_ten_times(client, username="admin", address="10.0.0.1") -> None:
+    wrong = basic(username, "guess")
+    statuses = [client.get("/rq/", headers=wrong, **from_address(address)) for _ in range(10)]
+    assert [r.status_code for r in statuses] == [401] * 10
+
+
+def test_wrong_passwords_are_limited_per_user_and_client(dashboard_app):
     client = dashboard_app.test_client()
-    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:guess").decode()}
-    assert [client.get("/rq/", headers=wrong).status_code for _ in range(10)] == [401] * 10
-    assert client.get("/rq/", headers=wrong).status_code == 429
-    assert client.get("/rq/", headers=CREDENTIALS).status_code == 429  # for the rest of the minute
+    fail_ten_times(client)
+    response = client.get("/rq/", headers=basic("admin", "guess"), **from_address("10.0.0.1"))
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    # Over the limit the password is not even checked: a guesser learns nothing more.
+    assert client.get("/rq/", headers=CREDENTIALS, **from_address("10.0.0.1")).status_code == 429
+
+
+def test_someone_elses_failures_do_not_lock_the_admin_out(dashboard_app):
+    client = dashboard_app.test_client()
+    fail_ten_times(client, address="10.0.0.1")  # a stranger guessing at admin
+    fail_ten_times(client, username="root", address="10.0.0.2")  # behind the admin's NAT
+    assert client.get("/rq/", headers=CREDENTIALS, **from_address("10.0.0.2")).status_code == 200
+    assert client.get("/rq/", headers=CREDENTIALS, **from_address("10.0.0.3")).status_code == 200
+
+
+def test_a_request_without_credentials_is_not_a_failed_sign_in(dashboard_app):
+    """A browser asks without credentials first, and gets 401 to open its prompt."""
+    client = dashboard_app.test_client()
+    assert [client.get("/rq/").status_code for _ in range(30)] == [401] * 30
+    assert client.get("/rq/", headers=CREDENTIALS).status_code == 200
+
+
+def test_the_right_password_does_not_count(dashboard_app):
+    client = dashboard_app.test_client()
+    assert [client.get("/rq/", headers=CREDENTIALS).status_code for _ in range(30)] == [200] * 30
+    assert client.get("/rq/", headers=basic("admin", "guess")).status_code == 401
 
 
 def test_signed_in_it_lists_the_queues(dashboard_app):

@@ -48,3 +48,12 @@ def test_unknown_route_is_404_html_and_json(client):
 
 def test_wrong_method_is_405_not_500(client):
     assert client.delete("/").status_code == 405
+
+
+def test_an_error_keeps_its_headers_html_and_json(client):
+    """A 405 says which methods would do, in HTML and under /api alike."""
+    assert client.delete("/").headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    response = client.put("/api/thoughts")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert response.headers["Content-Type"] == "application/json"
