@@ -1,3 +1,4 @@
+import pytest
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -35,6 +36,19 @@ def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, s
     assert stored.sent_at
     # The lock went with the `sent` flag, in one transaction: a duplicate need not wait.
     assert not redis.exists(submissions.lock_key(submission_id))
+
+
+@pytest.mark.parametrize("thought", ["&" * 280, "\U0001f600" * 280])
+def test_a_strict_server_takes_the_longest_thought(app, run_jobs, smtp_sink, redis, thought):
+    """The test sink is aiosmtpd with its default limits, which refuses a line over
+    1,000 bytes ("500 Line too long"), as many real servers do."""
+    [submission_id] = submit(app, email=ADA, thought=thought)
+
+    run_jobs()
+
+    [message] = smtp_sink.messages
+    assert thought in message.get_body(("plain",)).get_content()
+    assert submissions.load(redis, submission_id).status == "sent"
 
 
 def test_now_mode_sends_inside_the_request(app, smtp_sink, redis):
