@@ -14,6 +14,11 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _names(value: str) -> list[str]:
+    """A comma-separated list: `a.example, .b.example`."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 
 # name: (parser, dev default)
@@ -60,6 +65,10 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # Largest request body, in bytes: 413 past it, before it is read (Flask's own
     # setting). The form and the API's JSON are a few hundred bytes.
     "MAX_CONTENT_LENGTH": (int, 64 * 1024),
+    # Host names the app answers to, any port (Flask's own setting; a leading dot
+    # takes subdomains too). Any other Host gets 400: a page on a DNS-rebinding name
+    # cannot use the app as its own.
+    "TRUSTED_HOSTS": (_names, ["127.0.0.1", "localhost"]),
     # Accept addresses at *.test and localhost, which a local mail catcher is for.
     # email-validator refuses these special-use names; turn this off in production.
     "ALLOW_TEST_EMAIL_DOMAINS": (_bool, True),

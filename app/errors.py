@@ -10,7 +10,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.forms import ThoughtForm
 from app.limits import TooManyThoughts
@@ -52,6 +52,14 @@ def _headers_of(exc: HTTPException) -> list[tuple[str, str]]:
     return [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
 
 
+def handle_untrusted_host(exc: SecurityError):
+    """A Host outside TRUSTED_HOSTS (Flask's check): a page without links, since no
+    URL can be built for a host the app does not serve."""
+    if wants_json():
+        return handle_http_error(exc)
+    return render_template("errors/untrusted_host.html", error=exc), exc.code
+
+
 def handle_csrf_error(exc: CSRFError):
     if wants_json() or request.endpoint != "main.create_thought":
         return handle_http_error(exc)
@@ -82,5 +90,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(TooManyThoughts, handle_too_many)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(SecurityError, handle_untrusted_host)
     app.register_error_handler(RedisConnectionError, handle_redis_down)
     app.register_error_handler(RedisTimeoutError, handle_redis_down)

@@ -52,8 +52,9 @@ def test_wrong_method_is_405_not_500(client):
 
 def test_an_error_keeps_its_headers_html_and_json(client):
     """A 405 says which methods would do, in HTML and under /api alike."""
-    assert client.delete("/").headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    allowed = client.delete("/").headers["Allow"]
+    assert set(allowed.split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
     response = client.put("/api/thoughts")
     assert response.status_code == 405
-    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
     assert response.headers["Content-Type"] == "application/json"

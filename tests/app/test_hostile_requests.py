@@ -159,3 +159,69 @@ def test_the_limit_is_read_from_the_environment(make_app, redis):
     limit = config.load({"MAX_CONTENT_LENGTH": "100"})["MAX_CONTENT_LENGTH"]
     client = make_app(MAX_CONTENT_LENGTH=limit).test_client()
     assert post_raw(client, json_of_size(101)).status_code == 413
+
+
+# -- Host: only the names the app is served under (DNS rebinding) ----------------------
+
+
+@pytest.mark.parametrize("host", ["rebind.example", "rebind.example:5000", "127.0.0.2", "evil"])
+def test_a_page_under_another_host_name_is_400_html(client, no_tracebacks, host):
+    response = client.get("/", headers={"Host": host})
+    assert response.status_code == 400
+    assert "not trusted" in response.get_data(as_text=True)
+
+
+def test_the_api_under_another_host_name_is_400_json_and_stores_nothing(client, redis):
+    response = client.post(API, json=GOOD, headers={"Host": "rebind.example:5000"})
+    assert response.status_code == 400
+    assert "not trusted" in response.get_json()["error"]
+    assert "Location" not in response.headers
+    assert redis.keys("workit:*") == []
+
+
+def test_a_status_cannot_be_read_under_another_host_name(client, redis):
+    submission_id = client.post(API, json=GOOD).get_json()["id"]
+    for path in (f"/api/thoughts/{submission_id}", f"/thoughts/{submission_id}"):
+        assert client.get(path, headers={"Host": "rebind.example"}).status_code == 400
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5001"])
+def test_the_default_names_are_served_on_any_port(client, redis, host):
+    response = client.post(API, json=GOOD, headers={"Host": host})
+    assert response.status_code == 202
+    assert response.headers["Location"].startswith(f"http://{host}/api/thoughts/")
+
+
+def test_the_names_are_a_setting(make_app, redis):
+    hosts = config.load({"TRUSTED_HOSTS": "work-it.example, .work-it.test"})["TRUSTED_HOSTS"]
+    client = make_app(TRUSTED_HOSTS=hosts).test_client()
+    assert client.get("/", headers={"Host": "work-it.example"}).status_code == 200
+    assert client.get("/", headers={"Host": "www.work-it.test"}).status_code == 200
+    assert client.get("/", headers={"Host": "localhost"}).status_code == 400
+
+
+# -- framing: no other site may frame the app's pages (clickjacking) -------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/nowhere", "/api/nowhere", "/healthz", "/static/style.css"])
+def test_every_response_forbids_framing(client, redis, path):
+    response = client.get(path)
+    response.close()  # a static file is streamed
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_dashboards_pages_and_refusals_forbid_framing_too(make_app):
+    client = make_app(DASHBOARD_PASSWORD="s3cret").test_client()
+    response = client.get("/rq/")
+    assert response.status_code == 401
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_policy_already_set_is_kept_and_extended(app, client):
+    @app.get("/with-a-policy")
+    def with_a_policy():
+        return "x", {"Content-Security-Policy": "default-src 'self'"}
+
+    policy = client.get("/with-a-policy").headers.getlist("Content-Security-Policy")
+    assert policy == ["default-src 'self'; frame-ancestors 'none'"]
