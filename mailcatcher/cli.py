@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import re
 import signal
@@ -21,7 +22,15 @@ from mailcatcher import __version__, logs
 from mailcatcher.events import Bus
 from mailcatcher.mailbox import Mailbox
 from mailcatcher.release import Relay
-from mailcatcher.smtp import DEFAULT_MAX_MESSAGE_SIZE, close_sessions, start_smtp
+from mailcatcher.smtp import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ConnectionLimits,
+    close_sessions,
+    start_smtp,
+)
 from mailcatcher.store import Store
 from mailcatcher.web import PREFIX, WebOptions, create_app
 
@@ -50,6 +59,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MAX_MESSAGE_SIZE,
         metavar="BYTES",
         help="refuse bigger messages with 552 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="open SMTP connections at most; more get 421 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections-per-client",
+        type=_positive,
+        default=DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        metavar="N",
+        help="open SMTP connections from one address at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--smtp-idle-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close an SMTP connection idle this long (default: %(default)s)",
     )
     parser.add_argument(
         "--block-remote-content",
@@ -138,8 +168,12 @@ async def serve(options: argparse.Namespace) -> int:
     )
     smtp_server = sessions = None
     try:
+        asyncio.get_running_loop().set_exception_handler(_quiet_when_out_of_handles())
+        limits = ConnectionLimits(
+            options.max_connections, options.max_connections_per_client, options.smtp_idle_timeout
+        )
         smtp_server, sessions = await start_smtp(
-            mailbox, options.smtp_ip, options.smtp_port, options.max_message_size
+            mailbox, options.smtp_ip, options.smtp_port, options.max_message_size, limits
         )
         await runner.setup()
         await web.TCPSite(runner, options.http_ip, options.http_port).start()
@@ -168,6 +202,27 @@ async def _until_signalled(stop: asyncio.Event) -> None:
     await stop.wait()
 
 
+# What accept() fails with when the process or system is out of file handles (or
+# memory): asyncio logs each, with a traceback, and retries a second later.
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def _quiet_when_out_of_handles():
+    """The loop's exception handler: accept errors for lack of handles are logged once
+    per burst (asyncio logged them in a loop, hundreds of MB in minutes); the rest
+    as asyncio does."""
+    burst = logs.BurstLog(log)
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in _OUT_OF_RESOURCES:
+            burst(logging.ERROR, "cannot accept connections: %s", error)
+        else:
+            loop.default_exception_handler(context)
+
+    return handler
+
+
 def _relay(options: argparse.Namespace) -> Relay | None:
     if options.release_smtp is None:
         return None
@@ -189,6 +244,13 @@ def _credentials(text: str) -> tuple[str, str]:
     if not (user and colon and password):
         raise argparse.ArgumentTypeError("give it as USER:PASSWORD")
     return user, password
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -11,6 +11,7 @@ covers third-party loggers too, and a log call added later cannot forget it.
 from __future__ import annotations
 
 import logging
+import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A log line quoting a whole message would be a flood of its own.
@@ -54,3 +55,24 @@ def configure(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter())
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
+class BurstLog:
+    """Logs the first of a run of like events, then at most one line per ``every``
+    seconds saying how many it left out: a flood of connections (or of accept
+    errors once file handles run out) must not become a flood of log."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self._logger, self._every = logger, every
+        self._last = -every
+        self._left_out = 0
+
+    def __call__(self, level: int, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            self._left_out += 1
+            return
+        if self._left_out:
+            message += f" ({self._left_out} more like it since the last such line)"
+        self._last, self._left_out = now, 0
+        self._logger.log(level, message, *args)

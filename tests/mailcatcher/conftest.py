@@ -30,8 +30,8 @@ def start_mailcatcher(tmp_path):
     """Start extra servers with their own flags; all are stopped after the test."""
     started: list[MailcatcherProcess] = []
 
-    def start(*args: str) -> MailcatcherProcess:
-        server = MailcatcherProcess(*args, log_dir=tmp_path)
+    def start(*args: str, max_files: int | None = None) -> MailcatcherProcess:
+        server = MailcatcherProcess(*args, log_dir=tmp_path, max_files=max_files)
         started.append(server)
         return server.start()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import resource
 import signal
 import smtplib
 import socket
@@ -29,12 +30,13 @@ STOP_TIMEOUT = 10.0
 class MailcatcherProcess:
     """One `python -m mailcatcher` subprocess on free ports."""
 
-    def __init__(self, *args: str, log_dir: Path) -> None:
+    def __init__(self, *args: str, log_dir: Path, max_files: int | None = None) -> None:
         self.smtp_port = port_for.select_random()
         self.http_port = port_for.select_random(exclude_ports=[self.smtp_port])
         self.args = ["--smtp-port", str(self.smtp_port), "--http-port", str(self.http_port), *args]
         self.log_path = log_dir / f"mailcatcher-{self.http_port}.log"
         self.process: subprocess.Popen | None = None
+        self.max_files = max_files  # its RLIMIT_NOFILE, to run it out of file handles
 
     @property
     def url(self) -> str:
@@ -51,9 +53,13 @@ class MailcatcherProcess:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=self._limit_files if self.max_files else None,
             )
         wait_for(self._listening, START_TIMEOUT, f"mailcatcher to listen\n{self.log}")
         return self
+
+    def _limit_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.max_files, self.max_files))
 
     def _listening(self) -> bool:
         if self.process.poll() is not None:
