@@ -13,17 +13,20 @@ Flask-HTTPAuth's ``login_required``, which lets OPTIONS through unchecked.
 """
 
 import hmac
+import re
 import time
 
 import rq_dashboard
 from flask import Flask, abort, current_app, request
 from flask_httpauth import HTTPBasicAuth
 from limits import parse
+from rq import Queue
+from rq.job import JOB_ID_PATTERN, Job
 from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from app.extensions import csrf
+from app.extensions import csrf, get_redis
 from app.limits import limiter
 
 URL_PREFIX = "/rq"
@@ -34,6 +37,11 @@ OTHER_SITES = {"cross-site", "same-site"}
 # browser's first, which opens its prompt) and right passwords do not count.
 SIGN_IN_LIMIT = parse("10 per minute")
 SIGN_IN_SCOPE = ("workit", "dashboard-sign-in")
+
+# What rq-dashboard's URLs may hold; it trusts them, and ends in a 500 on anything else.
+REGISTRIES = {"queued", "failed", "deferred", "started", "finished", "scheduled", "canceled"}
+ORDERS = {"asc", "dsc"}
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # 1 to 999999: Redis takes any such offset
 
 auth = HTTPBasicAuth(realm="Work-It job dashboard")
 
@@ -81,7 +89,39 @@ def guard() -> Response | None:
         return auth.auth_error_callback(401)
     if request.headers.get("Sec-Fetch-Site") in OTHER_SITES:
         abort(403, "The job dashboard only answers its own pages.")
+    _refuse_what_is_not_there(request.view_args or {})
+    _refuse_lists_that_cannot_be(request.view_args or {})
     return None
+
+
+def _refuse_what_is_not_there(args: dict) -> None:
+    """404 for an instance, job or queue that is not there, before rq-dashboard's
+    views (and its own hook) take it on trust and fail with a 500: LookupError,
+    NoSuchJobError, WRONGTYPE (`x:dependents` names another key)."""
+    redis = get_redis()
+    if args.get("instance_number", 0) >= len(current_app.config["RQ_DASHBOARD_REDIS_URL"]):
+        abort(404, "The dashboard has one Redis instance: 0.")
+    job_id = args.get("job_id")
+    if job_id is not None and not (JOB_ID_PATTERN.fullmatch(job_id) and Job.exists(job_id, redis)):
+        abort(404, "No job with that id.")
+    queue_name = args.get("queue_name")
+    if queue_name is not None and queue_name not in {q.name for q in Queue.all(redis)}:
+        abort(404, "No queue with that name.")
+
+
+def _refuse_lists_that_cannot_be(args: dict) -> None:
+    """404 for a list of jobs rq-dashboard cannot page through: a registry it has not,
+    an order it does not know, a page that is not 1 to 999999 (int('x') and a division
+    by zero are its 500s; a huge offset is Redis's)."""
+    if (
+        args.get("registry_name", "queued") not in REGISTRIES
+        or args.get("order", "asc") not in ORDERS
+    ):
+        abort(404, "No such list of jobs.")
+    if not all(
+        PAGE_NUMBER.fullmatch(str(args[name])) for name in ("per_page", "page") if name in args
+    ):
+        abort(404, "Pages are numbered from 1.")
 
 
 def init_app(app: Flask) -> None:

@@ -151,3 +151,47 @@ def test_another_site_cannot_drive_the_dashboard(dashboard_app, redis, site):
 
     assert client.post("/rq/queue/mailers/queued/empty", headers=headers).status_code == 403
     assert client.get("/rq/requeue/mailers", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/rq/7/view/queues"),  # an instance it does not have
+        ("GET", "/rq/99999999999999999999/data/queues.json"),
+        ("GET", "/rq/0/view/job/nope"),  # a job that does not exist
+        ("GET", "/rq/0/data/job/nope.json"),
+        ("GET", "/rq/0/data/job/x:dependents.json"),  # not a job id at all
+        ("POST", "/rq/job/nope/requeue"),
+        ("POST", "/rq/job/nope/delete"),
+        ("POST", "/rq/queue/nope/compact"),  # a queue that does not exist
+        ("POST", "/rq/queue/nope/failed/empty"),
+        ("GET", "/rq/requeue/nope"),
+        ("GET", "/rq/0/data/jobs/mailers/queued/x/asc/1.json"),  # pages that are not numbers
+        ("GET", "/rq/0/data/jobs/mailers/queued/0/asc/1.json"),
+        ("GET", "/rq/0/data/jobs/mailers/queued/10/asc/0.json"),
+        ("GET", "/rq/0/data/jobs/mailers/queued/10/asc/99999999999999999999.json"),
+        ("GET", "/rq/0/data/jobs/mailers/bogus/10/asc/1.json"),  # a registry it has not
+        ("GET", "/rq/0/data/jobs/mailers/queued/10/sideways/1.json"),
+    ],
+)
+def test_signed_in_what_is_not_there_is_404_not_500(dashboard_app, redis, method, path):
+    with dashboard_app.test_request_context():
+        accept("ada@example.com", "so that the mailers queue exists")
+    headers = {**CREDENTIALS, "Sec-Fetch-Site": "same-origin"}
+    response = dashboard_app.test_client().open(path, method=method, headers=headers)
+    assert response.status_code == 404
+
+
+def test_signed_in_the_pages_that_are_there_still_answer(dashboard_app, redis):
+    with dashboard_app.test_request_context():
+        submission_id = accept("ada@example.com", "a job to look at").id
+    job_id = submissions.load(redis, submission_id).job_id
+    client = dashboard_app.test_client()
+    for path in (
+        f"/rq/0/view/job/{job_id}",
+        f"/rq/0/data/job/{job_id}.json",
+        "/rq/0/data/jobs/mailers/queued/10/asc/1.json",
+        "/rq/0/data/jobs/mailers/failed/10/dsc/1.json",
+        "/rq/0/view/jobs/mailers/queued/10/asc/1",
+    ):
+        assert client.get(path, headers=CREDENTIALS).status_code == 200, path
