@@ -8,8 +8,9 @@ from harness.smtp_sink import SmtpSink
 
 class FaultySmtpSink(SmtpSink):
     """An SmtpSink with knobs for faults: give chosen recipients or senders a reply
-    (4xx or 5xx), hang up at RCPT or on QUIT, answer late or never, run a callback at
-    a chosen moment, or close every open connection. stop() and start() make an outage.
+    (4xx or 5xx), refuse a message after its DATA, hang up at RCPT or on QUIT, answer
+    late or never, run a callback at a chosen moment, or close every open connection.
+    stop() and start() make an outage.
 
     Subclasses that decide faults per session (by chance, say) override
     drops_at_rcpt, answer_delay_for and hangs_up_on_quit rather than the handlers.
@@ -26,6 +27,9 @@ class FaultySmtpSink(SmtpSink):
         self.step_delay = 0.0  # answer MAIL FROM and each RCPT TO this late
         self.on_rcpt: Callable[[], object] | None = None  # at each RCPT TO, before its answer
         self.mail_from_replies: list[str] = []  # replies to give MAIL FROM, one per session
+        # replies to give the end of DATA instead of 250, one per message; a message so
+        # refused is not kept, as a real server would not deliver it
+        self.data_replies: list[str] = []
         self.connections: list = []  # the transport of each connection that sent MAIL FROM
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
@@ -51,6 +55,8 @@ class FaultySmtpSink(SmtpSink):
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        if self.data_replies:
+            return self.data_replies.pop(0)
         self.record(envelope)
         if self.on_accept is not None:
             self.on_accept()

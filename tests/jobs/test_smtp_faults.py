@@ -55,18 +55,37 @@ def test_an_answer_that_never_comes_is_unconfirmed_not_resent(
     assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
 
 
-def test_a_definite_refusal_of_the_message_is_still_an_ordinary_failure(
+def test_a_4xx_after_the_data_is_a_definite_refusal_retried_then_delivered(
     app, run_jobs, smtp_sink, redis
 ):
-    """Only a missing answer is unconfirmed: a 4xx to the DATA is retried as before."""
+    """Only a missing answer is unconfirmed: a server that answers the message with a
+    4xx has said it did not take it, so the job retries (and delivers) as for any
+    transient failure, rather than recording an unconfirmed delivery."""
+    smtp_sink.data_replies = ["451 4.3.0 Queue full, try later"]
     [submission_id] = submit(app, email=ADA)
-    smtp_sink.rcpt_replies[ADA] = ["451 4.3.0 Busy, try later"]
 
     run_jobs()
 
     stored = submissions.load(redis, submission_id)
-    assert (stored.status, stored.attempts) == ("sent", 2)
+    assert (stored.status, stored.sent, stored.attempts) == ("sent", True, 2)
+    assert stored.last_error == ""
     assert len(smtp_sink.sent_to(ADA)) == 1
+    assert smtp_sink.data_replies == []  # the refusal was given, and to the message
+
+
+def test_a_5xx_after_the_data_is_a_permanent_refusal_not_retried(app, run_jobs, smtp_sink, redis):
+    """A 5xx to the message (its content refused) will come again on every resend:
+    fail at once, though RETRY_MAX=3 and the server would take a second try."""
+    smtp_sink.data_replies = ["554 5.6.0 Message content rejected"]
+    [submission_id] = submit(app, email=ADA)
+
+    run_jobs()
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.sent, stored.attempts) == ("failed", False, 1)
+    assert stored.last_error.startswith("permanent: SMTPDataError: (554")
+    assert smtp_sink.sent_to(ADA) == []
+    assert smtp_sink.data_replies == []
 
 
 def test_the_timeout_bounds_the_whole_session_not_each_step(make_app, run_jobs, smtp_sink, redis):
