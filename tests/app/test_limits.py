@@ -65,10 +65,17 @@ def test_limits_can_be_turned_off(make_app):
     assert all(post_api(client).status_code == 202 for _ in range(8))
 
 
-@pytest.mark.parametrize("limit", ["5 per minute", "1/second"])
+@pytest.mark.parametrize("limit", ["2 per minute", "2/hour", "2 per 1 day", "2/day;10/month"])
 def test_limit_strings_use_flask_limiter_syntax(app, client, limit):
+    """The setting is read in Flask-Limiter's syntax and applied: the default (5 per
+    minute) would let the third through."""
     app.config["RATELIMIT_PER_RECIPIENT"] = limit
-    assert post_api(client).status_code == 202
+    assert [post_api(client).status_code for _ in range(2)] == [202, 202]
+
+    response = post_api(client)
+
+    assert response.status_code == 429
+    assert "2 per 1" in response.get_json()["error"]
 
 
 @pytest.mark.parametrize("setting", ["RATELIMIT_PER_CLIENT", "RATELIMIT_PER_RECIPIENT"])
