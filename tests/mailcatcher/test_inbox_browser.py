@@ -136,8 +136,6 @@ def test_clear_all_asks_then_empties_the_inbox(page: Page, mailcatcher):
 
 
 def test_hostile_email_cannot_script_the_inbox_or_reach_the_api(page: Page, mailcatcher):
-    dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     open_inbox(page, mailcatcher)
     send(mailcatcher.smtp_port, eml("hostile_script.eml"))
 
@@ -170,7 +168,6 @@ def test_hostile_email_cannot_script_the_inbox_or_reach_the_api(page: Page, mail
     ]
     assert page.evaluate("window.__notReloaded") is True
     assert page.url.rstrip("/") == mailcatcher.url
-    assert dialogs == []
     [message] = listed(mailcatcher)
 
     # Opened directly, outside the inbox's iframe, the body still cannot run script.
@@ -184,6 +181,39 @@ def test_hostile_email_cannot_script_the_inbox_or_reach_the_api(page: Page, mail
             None,
         ]
     assert listed(mailcatcher) == [message]
+
+
+# Three ways a body would open a dialog if its script ran: a script, an event handler
+# on the body's load, and one on an image that fails.
+ALERTING_HTML = (
+    "<!doctype html><html><head><script>alert('script')</script></head>"
+    "<body onload=\"alert('onload')\"><h1 id=alerting>Alerting message</h1>"
+    '<img src="cid:does-not-exist" onerror="alert(\'onerror\')"></body></html>'
+)
+
+
+def test_a_caught_email_cannot_open_a_dialog(page: Page, mailcatcher):
+    """No dialog from the body in the inbox or opened directly. First, the control: the
+    same body on a page that lets script run opens its three dialogs, and the listener
+    hears them, so hearing none later means the sandbox held, not a deaf listener."""
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.set_content(ALERTING_HTML)  # returns after the load, so after every handler
+    assert sorted(dialogs) == ["onerror", "onload", "script"]
+
+    dialogs.clear()
+    open_inbox(page, mailcatcher)
+    send(mailcatcher.smtp_port, html_email("Alerting", ALERTING_HTML))
+    row(page, "Alerting").click()
+    expect(page.frame_locator("#html-view").locator("#alerting")).to_be_visible()
+    page.locator("#html-view").element_handle().content_frame().wait_for_load_state("load")
+    assert dialogs == []
+
+    [message] = listed(mailcatcher)
+    page.goto(f"{mailcatcher.url}/messages/{message['id']}.html")  # waits for its load
+    expect(page.locator("#alerting")).to_be_visible()
+    assert dialogs == []
 
 
 def test_a_search_in_the_address_fills_the_box_and_filters(page: Page, mailcatcher):
