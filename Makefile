@@ -41,7 +41,7 @@ dev: $(STAMP) ## run Redis, the mail catcher, a pool of workers, the scheduler a
 	@echo "  Job dashboard  http://127.0.0.1:$(WEB_PORT)/rq  (on once DASHBOARD_PASSWORD is set)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	@$(BIN)/honcho start || [ $$? -eq 130 ]  # 130: stopped by Ctrl-C, as intended
+	@trap : INT; $(BIN)/honcho start || [ $$? -eq 130 ]  # Ctrl-C: wait (trap) while honcho stops all; its 130 is no error
 
 worker: WORKERS = 1
 worker: $(STAMP) ## run one more worker against the same Redis (make worker WORKERS=3: three more)

@@ -15,6 +15,10 @@ own process instead, and what the fork bought, isolation, comes from the pool:
   maintenance pass (10 minutes), or for the sweeper (jobs/sweeper.py).
 - A worker that ends for any other reason (Redis restarted under it, it retired to
   free its memory) is replaced the same way.
+- Once the pool itself is stopping, a worker that exits cleanly did what it was asked
+  (a warm shutdown): it is not mourned, and its job is not looked for. One that dies
+  mid-stop (killed) still is, while Redis is there to record it: bin/redis keeps it
+  up until the pool is gone.
 
 Queues are listed in priority order: a worker always takes from the first
 non-empty one, so mail goes before alerts, and both before housekeeping.
@@ -23,6 +27,7 @@ non-empty one, so mail goes before alerts, and both before housekeeping.
 import argparse
 import logging
 import os
+import signal
 
 from redis import Redis
 from rq import Queue
@@ -32,13 +37,26 @@ from rq.worker_pool import WorkerData, WorkerPool
 from jobs import QUEUES
 from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
 
-log = logging.getLogger(__name__)
+# Named, not __name__: run as `python -m jobs.pool` this module is __main__, whose
+# logger has no handler, and the pool's lines would be lost (or printed bare).
+log = logging.getLogger("jobs.pool")
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+# How a worker the pool asked to stop ends: 0 (RQ's warm shutdown), or killed by the
+# stop signal itself when it came before the worker set up its handlers.
+STOPPED = (0, -signal.SIGINT, -signal.SIGTERM)
 
 
 class AppWorkerPool(WorkerPool):
     def handle_dead_worker(self, worker_data: WorkerData) -> None:
+        if self.status == self.Status.STOPPED and worker_data.process.exitcode in STOPPED:
+            # The pool is stopping (Ctrl-C, SIGTERM) and asked this worker to stop: it
+            # finished its job and exited cleanly (or was stopped by the signal before it
+            # took one). That is no death, and there is no job to fail (RQ's own handler
+            # would say "is dead").
+            self.worker_dict.pop(worker_data.name, None)
+            log.info("worker %s stopped", worker_data.name)
+            return
         super().handle_dead_worker(worker_data)
         exitcode = worker_data.process.exitcode
         try:
@@ -98,9 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")
     args = parser.parse_args(argv)
     prepare_app()  # once, here: every worker process forked from the pool inherits it
+    connection = Redis.from_url(args.url)
+    # Hold a connection from now until the pool exits: bin/redis stops Redis only once
+    # its clients have left, so Redis outlives the pool (which fails the job of a
+    # worker that dies mid-stop), not only its workers.
+    connection.ping()
     pool = AppWorkerPool(
         args.queues,
-        connection=Redis.from_url(args.url),
+        connection=connection,
         num_workers=args.workers,
         worker_class=AppSimpleWorker,
         job_class=AppJob,

@@ -1,0 +1,42 @@
+"""Ctrl-C on `make dev`, pressed the way a terminal presses it: SIGINT to the whole
+foreground process group (make, its shell and honcho), while honcho's own SIGTERM
+reaches every Procfile process at once.
+
+A learner's first Ctrl-C used to end in tracebacks: Redis stopped under the worker
+pool, which then took its own workers' warm shutdown for deaths ("Worker … is dead")
+and failed to look up their jobs in the Redis that was gone ("could not fail the job
+of dead worker"). Now bin/redis outlives the other processes, the stopping pool lets
+its workers go quietly, and make waits for honcho and reports no error.
+"""
+
+import signal
+
+import pytest
+
+from tests.devstack import redis_answers
+
+pytestmark = pytest.mark.slow
+
+NOT_WANTED = (
+    "Traceback",
+    "is dead",  # RQ's pool mourning a worker it asked to stop
+    "could not fail",  # jobs/pool.py looking for a stopped worker's job
+    "sending SIGKILL",  # honcho ran out of patience: something did not stop
+    "make: ***",  # make calling the Ctrl-C it was asked for an error
+)
+
+
+def test_ctrl_c_stops_make_dev_in_order_and_without_a_traceback(dev_stack):
+    dev_stack.start()  # returns once the web app, the mail catcher and a worker answer
+    terminal = dev_stack.dev
+    redis_url = dev_stack.redis_url
+
+    assert dev_stack.stop_dev() == [], "make dev left processes running after Ctrl-C"
+
+    output = terminal.output()
+    for words in NOT_WANTED:
+        assert words not in output, f"{words!r} after Ctrl-C:\n{output}"
+    # make itself is interrupted, as any command is by Ctrl-C (the shell shows 130),
+    # but only after honcho stopped everything: its recipe ends well.
+    assert terminal.proc.returncode == -signal.SIGINT
+    assert dev_stack.workers() == 0 and not redis_answers(redis_url)
