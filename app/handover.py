@@ -4,7 +4,9 @@ app/ never imports jobs/. It hands work over through the functions here, which
 name the job side by dotted path and import it at the first hand-over; the flow
 is one-way: jobs/ builds on app's domain (submissions, the mailer, Giphy), and
 app/ only knows the names of the doors. Each side can be read, tested and
-changed alone: the web app starts, and serves its pages, without loading jobs/.
+changed alone. (The `flask` command line does load jobs/: pyproject.toml's
+flask.commands entry point adds jobs/sweeper.py's `requeue-stuck` to every
+`flask` run, `flask run` included. That is the command line's doing, not app/'s.)
 The job's policy (queue, timeout, retries) stays beside the job, in
 jobs/gif_sender.py, and is applied by the door it names.
 """
