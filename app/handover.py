@@ -16,12 +16,6 @@ from datetime import datetime
 from redis.client import Pipeline
 from werkzeug.utils import import_string
 
-# The queues, in the order a worker drains them: mail first, housekeeping last.
-MAILERS = "mailers"
-DEFAULT = "default"
-MAINTENANCE = "maintenance"
-QUEUES = (MAILERS, DEFAULT, MAINTENANCE)
-
 ENQUEUE_GIF_EMAIL = "jobs.gif_sender.enqueue_gif_email"
 DELIVER_IN_REQUEST = "jobs.gif_sender.deliver_in_request"
 

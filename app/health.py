@@ -24,7 +24,7 @@ from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
 
 from app.extensions import get_redis
-from app.handover import QUEUES
+from app.queues import QUEUES
 from app.limits import limiter
 
 bp = Blueprint("health", __name__)

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from app import api, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
-from app.handover import MAILERS
+from app.queues import MAILERS
 from app.limits import take_allowance
 from app.privacy import hide_address, mask_email
 

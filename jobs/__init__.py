@@ -1,9 +1,9 @@
 """Background jobs. Each job is a module-level function that takes ids, never objects.
 
-The queue names are the web app's hand-over (app/handover.py): jobs/ uses app/,
-never the other way round.
+The queue names live in app/queues.py, because the web app needs them too and
+jobs/ uses app/, never the other way round.
 """
 
-from app.handover import DEFAULT, MAILERS, MAINTENANCE, QUEUES
+from app.queues import DEFAULT, MAILERS, MAINTENANCE, QUEUES
 
 __all__ = ["DEFAULT", "MAILERS", "MAINTENANCE", "QUEUES"]
