@@ -24,8 +24,8 @@ from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
 
 from app.extensions import get_redis
-from app.queues import QUEUES
 from app.limits import limiter
+from app.queues import QUEUES
 
 bp = Blueprint("health", __name__)
 limiter.exempt(bp)

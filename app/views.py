@@ -8,9 +8,9 @@ from werkzeug.wrappers import Response
 from app import api, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
-from app.queues import MAILERS
 from app.limits import take_allowance
 from app.privacy import hide_address, mask_email
+from app.queues import MAILERS
 
 bp = Blueprint("main", __name__)
 

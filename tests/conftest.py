@@ -22,13 +22,13 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from app import create_app
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS
+from harness.devstack import DevStack
 from harness.faulty_smtp_sink import FaultySmtpSink
 from harness.redis_server import RedisServer
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs import QUEUES
 from jobs.worker import AppJob
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.devstack import DevStack
 
 # -- the test process ------------------------------------------------------
 

@@ -9,8 +9,8 @@ import port_for
 from redis import Redis
 
 from app import ROOT
+from harness.devstack import redis_answers
 from harness.polling import wait_for
-from tests.devstack import redis_answers
 
 
 def run_env(**changes) -> dict[str, str]:

@@ -152,7 +152,7 @@ def test_the_image_installs_the_runtime_lock_only():
         "RUN pip install --no-cache-dir --no-deps -e .",
     ]
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for path in (".env", ".venv/", "var/", "tests/", "requirements-dev.lock"):
+    for path in (".env", ".venv/", "var/", "tests/", "harness/", "bench/", "requirements-dev.lock"):
         assert path in ignored, path
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.devstack import ROOT
+from harness.devstack import ROOT
 
 DOCS = ["README.md", "LESSON.md", "mailcatcher/README.md"]
 # Installed into .venv by make, so a fresh shell does not find them by name.

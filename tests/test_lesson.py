@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from app.thoughts import accept
+from harness.devstack import ROOT, DevStack, Process, redis_answers
 from harness.polling import wait_for
-from tests.devstack import ROOT, DevStack, Process, redis_answers
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from tests.devstack import redis_answers
+from harness.devstack import redis_answers
 
 pytestmark = pytest.mark.slow
 

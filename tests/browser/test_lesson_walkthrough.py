@@ -1,9 +1,9 @@
 """The lesson as a learner clicks through it, in Debian's Chromium, against the
-processes `make dev` starts (the steps live in tests/browser/walkthrough.py)."""
+processes `make dev` starts (the steps live in harness/walkthrough.py)."""
 
 import pytest
 
-from tests.browser.walkthrough import Shots, walk
+from harness.walkthrough import Shots, walk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

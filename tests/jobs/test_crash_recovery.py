@@ -16,11 +16,11 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from app import ROOT, submissions
+from harness.devstack import redis_answers
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs.sweeper import requeue_stuck_submissions
-from tests.devstack import redis_answers
 
 pytestmark = pytest.mark.slow
 

@@ -244,7 +244,7 @@ def answers(url: str) -> bool:
         return False
 
 
-if __name__ == "__main__":  # a manual look: python -m tests.devstack /tmp/somewhere
+if __name__ == "__main__":  # a manual look: python -m harness.devstack /tmp/somewhere
     stack = DevStack(Path(sys.argv[1]))
     stack.start()
     print(stack.ports, flush=True)

@@ -11,8 +11,8 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from app.config import SETTINGS
+from harness.devstack import DevStack
 from harness.polling import wait_for
-from tests.devstack import DevStack
 
 MAILER_DELAY_SECONDS = SETTINGS["MAILER_DELAY_SECONDS"][1]
 PASSWORD = "pick-one"
