@@ -25,12 +25,8 @@ PERMANENT, CONFIGURATION, TRANSIENT = "permanent", "configuration", "transient"
 SETUP_CODES = {530, 534, 535, 552}
 
 
-class InvalidSubmission(Exception):
-    """The stored data cannot make an email (no retry can fix it)."""
-
-
 def kind(exc: BaseException | None) -> str:
-    if isinstance(exc, InvalidSubmission | BadHeaderError | MessageError | ValueError):
+    if isinstance(exc, BadHeaderError | MessageError | ValueError):
         return PERMANENT
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
@@ -42,10 +38,6 @@ def kind(exc: BaseException | None) -> str:
             return CONFIGURATION
         return PERMANENT
     return TRANSIENT
-
-
-def is_permanent(exc: BaseException | None) -> bool:
-    return kind(exc) == PERMANENT
 
 
 def cause(exc: BaseException) -> str:
