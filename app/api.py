@@ -135,6 +135,7 @@ def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, A
     return {
         "id": submission.id,
         "status": submission.status,
+        "final": submissions.is_final(submission),  # nothing more will happen by itself
         "job_id": submission.job_id or None,
         "created_at": submission.created_at,
         "updated_at": submission.updated_at,

@@ -49,6 +49,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # or as soon as a job leaves it using more memory than this.
     "WORKER_MAX_JOBS": (int, 10000),
     "WORKER_MAX_MEMORY_MB": (int, 300),
+    # The pool's workers skip RQ's repeated bookkeeping (jobs/tuning.py); "off" runs
+    # the plain reference worker, a comma list only the tricks named (benchmarks).
+    "WORKER_TUNING": (str, "on"),
     # A finished submission (sent, failed, unconfirmed, cancelled), its journey and a
     # failed job are deleted this long after they finished. Pending ones are kept.
     "RETENTION_DAYS": (float, 30.0),

@@ -6,6 +6,10 @@ failed; a failed attempt that will be retried goes back to queued. `unconfirmed`
 the mail server took the message but never answered, so it is not sent again.
 `cancelled`: a person cancelled or deleted its job.
 
+Which states are final is said once, here (CLOSED and FINAL), and every change of
+state honours it: starting an attempt, recording a failed one, the sweeper,
+cancelling, the status page and the API.
+
 Beside each hash, a short list of timestamped events (the submission's journey)
 shows a learner where the time went. Each event is queued in the same pipeline
 as the state change it describes: both land together, in one round trip.
@@ -22,7 +26,12 @@ from redis import Redis
 from redis.client import Pipeline
 
 PREFIX = "workit"
-STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "unconfirmed", "cancelled")
+# Closed for good: no run sends it (again), and no failure, sweep or cancel reopens it.
+CLOSED = ("sent", "unconfirmed", "cancelled")
+# Final: nothing more happens by itself. `failed` (no retry left) is final but not
+# closed: a person may requeue its job (the red flag's email says how), and that run
+# tries again, safely, since the job is idempotent.
+FINAL = (*CLOSED, "failed")
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
 DEFAULT_RETENTION_DAYS = 30.0
@@ -171,26 +180,50 @@ def update(redis: Redis | Pipeline, submission_id: str, **changes: str | int) ->
     redis.hset(key(submission_id), mapping={**changes, "updated_at": now()})
 
 
-def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
-    """Load the submission and, unless it is sent or unconfirmed, start its next attempt
-    (count it, mark it `sending`, note it in the journey): one atomic round trip.
+def is_closed(submission: Submission) -> bool:
+    return submission.sent or submission.status in CLOSED
 
-    Returns the submission as it stands after that: None if there is none; a sent or
-    unconfirmed one unchanged (nothing to do); otherwise `sending`, with ``attempts``
-    counting this attempt.
+
+def is_final(submission: Submission) -> bool:
+    return submission.sent or submission.status in FINAL
+
+
+# Lua for "this hash's submission is closed", with the CLOSED states as the script's
+# last arguments: the scripts below test the very list the Python code tests.
+_IS_CLOSED = """
+local function is_closed(hash, first_closed_arg)
+  if redis.call('HGET', hash, 'sent') == '1' then return true end
+  local status = redis.call('HGET', hash, 'status')
+  for i = first_closed_arg, #ARGV do
+    if ARGV[i] == status then return true end
+  end
+  return false
+end
+"""
+
+
+def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
+    """Load the submission and, unless it is closed, start its next attempt (count it,
+    mark it `sending`, note it in the journey): one atomic round trip.
+
+    Returns the submission as it stands after that: None if there is none; a closed
+    one unchanged (nothing to do); otherwise `sending`, with ``attempts`` counting
+    this attempt.
     """
     keys = (key(submission_id), journey_key(submission_id))
     entry = _event("started", "attempt {attempt}")
-    raw = redis.register_script(_BEGIN_ATTEMPT)(keys, (now(), entry, JOURNEY_MAX_EVENTS))
+    args = (now(), entry, JOURNEY_MAX_EVENTS, *CLOSED)
+    raw = redis.register_script(_BEGIN_ATTEMPT)(keys, args)
     return Submission.from_hash(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else None
 
 
-# KEYS: the hash, the journey. ARGV: now, the event, the journey's cap.
+# KEYS: the hash, the journey. ARGV: now, the event, the journey's cap, *CLOSED.
 # Called by EVALSHA: Redis compiles it once, not on every job.
-_BEGIN_ATTEMPT = """
+_BEGIN_ATTEMPT = (
+    _IS_CLOSED
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-if redis.call('HGET', KEYS[1], 'sent') ~= '1'
-   and redis.call('HGET', KEYS[1], 'status') ~= 'unconfirmed' then
+if not is_closed(KEYS[1], 4) then
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
   redis.call('RPUSH', KEYS[2], (string.gsub(ARGV[2], '{attempt}', attempt, 1)))
@@ -198,6 +231,7 @@ if redis.call('HGET', KEYS[1], 'sent') ~= '1'
 end
 return redis.call('HGETALL', KEYS[1])
 """
+)
 
 
 def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
@@ -220,58 +254,69 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
     _expire_when_retained(pipe, submission_id)
 
 
-def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> None:
-    """The message went out and its answer never came: final (a retry could make a
+def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> bool:
+    """The message went out and its answer never came: closed (a retry could make a
     duplicate), with the reason for whoever checks the server."""
-    _close(redis, submission_id, "unconfirmed", error, f"not resent: {error}")
+    return _close_unless_closed(redis, submission_id, "unconfirmed", error, f"not resent: {error}")
 
 
-def mark_cancelled(redis: Redis, submission_id: str, why: str) -> None:
-    """A person cancelled or deleted its job: final."""
-    _close(redis, submission_id, "cancelled", why, why)
-
-
-def _close(redis: Redis, submission_id: str, status: str, why: str, detail: str) -> None:
-    """A final status other than sent or failed: with its reason, off the pending list."""
-    with redis.pipeline() as pipe:
-        update(pipe, submission_id, status=status, last_error=why)
-        pipe.zrem(pending_key(), submission_id)
-        record_event(pipe, submission_id, status, detail)
-        _expire_when_retained(pipe, submission_id)
-        pipe.execute()
+def mark_cancelled(redis: Redis, submission_id: str, why: str) -> bool:
+    """A person cancelled or deleted its job: closed, unless it was closed already."""
+    return _close_unless_closed(redis, submission_id, "cancelled", why, why)
 
 
 def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> bool:
     """Record the error; the submission stays queued (and pending) while a retry is coming.
 
-    One atomic step that refuses to touch a submission already sent (`sent` is final):
-    a run that failed (on a busy lock, say) while another one sent the email must not
-    set it back to queued, or call mail that was delivered dead. Returns whether it
-    recorded anything.
+    One atomic step that refuses to touch a closed submission: a run that failed while
+    another one sent the email (or after its own run was left unconfirmed) must not
+    set it back to queued, which would send it again, or call mail that was delivered
+    dead. Returns whether it recorded anything.
     """
     status = "failed" if final else "queued"
     outcome = "gave up, no retry left" if final else "a retry is coming"
-    entry = _event("attempt failed", f"attempt {{attempt}} failed ({outcome}): {error}")
+    detail = f"attempt {{attempt}} failed ({outcome}): {error}"
+    return _change_unless_closed(redis, submission_id, status, error, "attempt failed", detail)
+
+
+def _close_unless_closed(
+    redis: Redis, submission_id: str, status: str, why: str, detail: str
+) -> bool:
+    return _change_unless_closed(redis, submission_id, status, why, status, detail)
+
+
+def _change_unless_closed(
+    redis: Redis, submission_id: str, status: str, error: str, event: str, detail: str
+) -> bool:
+    """Set a new status with its reason and journey event, in one atomic step that
+    leaves a closed submission alone. A final status takes it off the pending list
+    and starts its retention clock."""
     keys = (key(submission_id), pending_key(), journey_key(submission_id))
-    args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS, retention_seconds())
-    return bool(redis.eval(_FAIL_UNLESS_SENT, len(keys), *keys, *args))
+    final = "1" if status in FINAL else "0"
+    entry = _event(event, detail)
+    args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS)
+    args += (retention_seconds(), final, *CLOSED)
+    return bool(redis.register_script(_CHANGE_UNLESS_CLOSED)(keys, args))
 
 
 # KEYS: the hash, the pending set, the journey.
-# ARGV: status, error, now, id, event, cap, retention in seconds.
-_FAIL_UNLESS_SENT = """
-if redis.call('HGET', KEYS[1], 'sent') == '1' then return 0 end
+# ARGV: status, error, now, id, event, cap, retention in seconds, final (1/0), *CLOSED.
+_CHANGE_UNLESS_CLOSED = (
+    _IS_CLOSED
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 or is_closed(KEYS[1], 9) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'last_error', ARGV[2], 'updated_at', ARGV[3])
 local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
 redis.call('RPUSH', KEYS[3], (string.gsub(ARGV[5], '{attempt}', attempt, 1)))
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
-if ARGV[1] == 'failed' then
+if ARGV[8] == '1' then
   redis.call('ZREM', KEYS[2], ARGV[4])
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[3], ARGV[7])
 end
 return 1
 """
+)
 
 
 def record_event(

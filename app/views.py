@@ -47,6 +47,7 @@ def show_thought(submission_id: str) -> str:
     return render_template(
         "thoughts/show.html",
         submission=submission,
+        final=submissions.is_final(submission),
         masked_email=mask_email(submission.email),
         last_error=hide_address(submission.last_error, submission.email),
         journey=api.journey_json(submission, submissions.journey(redis, submission_id)),

@@ -44,7 +44,6 @@ from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
 from jobs.sweeper import INTERVAL_SECONDS, requeue_stuck_submissions  # noqa: E402
 
 SMTP_TIMEOUT_SECONDS = 2
-DONE = {"sent", "failed", "unconfirmed", "cancelled"}
 
 
 class FlakySink(FaultySmtpSink):
@@ -159,7 +158,7 @@ def drive(app, base_url: str, workers: ChaosWorkers, redis, args) -> tuple[list[
             last_sweep = now
         if posting.done():
             states = settled(app.extensions["redis"], posting.result())
-            if sum(states[s] for s in DONE) == len(posting.result()):
+            if sum(states[s] for s in submissions.FINAL) == len(posting.result()):
                 return posting.result(), now - started
             if now - started > args.max_seconds:
                 print("gave up waiting:", dict(states))

@@ -134,20 +134,48 @@ def deliver_in_request(submission_id: str) -> None:
 
 
 def send_gif_email(submission_id: str) -> str:
-    """Send the GIF email for one submission, once. Returns what it did, for the job result."""
+    """Send the GIF email for one submission, once. Returns what it did, for the job result.
+
+    The lesson's steps, in order: take the lock, read the flag, send, record `sent`,
+    release the lock.
+    """
     redis = get_redis()
     lock = redis.lock(
         submissions.lock_key(submission_id),
         timeout=lock_timeout_seconds(current_app.config),
         blocking_timeout=LOCK_WAIT_SECONDS,
     )
-    if not lock.acquire():
+    if not lock.acquire():  # 1. take the lock: two runs never overlap
         raise SubmissionBusy(submission_id)
     try:
-        return _send_once(redis, submission_id, lock)
+        submission = submissions.begin_attempt(redis, submission_id)  # 2. read the flag
+        if submission is None:
+            log.warning("submission_id=%s outcome=missing", submission_id)
+            return "missing"
+        if submissions.is_closed(submission):
+            log.info("submission_id=%s outcome=already-%s", submission_id, submission.status)
+            return f"already {submission.status}"
+        return _send(redis, submission, lock)  # 3. send, 4. record `sent`
     finally:
-        with suppress(LockError):  # released with `sent` already, or expired: nothing to do
+        with suppress(LockError):  # 5. release the lock (unless it expired: not ours now)
             lock.release()
+
+
+def _send(redis, submission: submissions.Submission, lock: Lock) -> str:
+    started = time.monotonic()
+    gif = giphy.find_gif(submission.thought)
+    try:
+        mailer.send_email(submission, gif, before_send=partial(_still_holding, lock))
+    except DeliveryUnknown as exc:
+        return _unconfirmed(redis, submission.id, exc, _context(submission.id, started))
+    _record_sent(redis, submission.id, gif)
+    log.info(
+        "%s attempt=%d outcome=sent gif=%s",
+        _context(submission.id, started),
+        submission.attempts,
+        gif.source,
+    )
+    return "sent"
 
 
 def _still_holding(lock: Lock) -> None:
@@ -158,57 +186,20 @@ def _still_holding(lock: Lock) -> None:
         raise LockLost(str(exc)) from exc
 
 
-def _send_once(redis, submission_id: str, lock: Lock) -> str:
-    submission = submissions.begin_attempt(redis, submission_id)
-    if submission is None:
-        log.warning("submission_id=%s outcome=missing", submission_id)
-        return "missing"
-    if submission.sent:
-        log.info("submission_id=%s outcome=already-sent", submission_id)
-        return "already sent"
-    if submission.status == "unconfirmed":
-        log.info("submission_id=%s outcome=unconfirmed-not-resent", submission_id)
-        return "unconfirmed, not resent"
-    started = time.monotonic()
-    gif = giphy.find_gif(submission.thought)
-    try:
-        mailer.send_randomness_email(submission, gif, partial(_still_holding, lock))
-    except DeliveryUnknown as exc:
-        return _unconfirmed(redis, submission_id, exc, _context(submission_id, started))
-    _record_sent(redis, submission_id, gif, lock)
-    log.info(
-        "%s attempt=%d outcome=sent gif=%s",
-        _context(submission_id, started),
-        submission.attempts,
-        gif.source,
-    )
-    return "sent"
-
-
-def _record_sent(redis, submission_id: str, gif: giphy.Gif, lock: Lock) -> None:
+def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
     """The server has the email now: the `sent` flag must land, or a retry sends it
-    again. Redis may be restarting, so try a few times before giving up. The lock is
-    released in the same transaction: one round trip for both."""
+    again. Redis may be restarting, so try a few times before giving up."""
     for pause in (*SENT_WRITE_RETRY_SECONDS, None):
         try:
             with redis.pipeline() as pipe:
                 submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
-                _release(pipe, lock)
                 pipe.execute()
-            lock.local.token = None  # released: the job's own release() has nothing to do
             return
         except RedisError as exc:
             if pause is None:
                 raise
             log.warning("submission_id=%s sent, but not yet recorded (%s)", submission_id, exc)
             time.sleep(pause)
-
-
-def _release(pipe, lock: Lock) -> None:
-    """Queue redis-py's own release script (delete the key if it still holds our token).
-    As a plain EVAL: a registered script would make the pipeline check for it first,
-    a round trip of its own."""
-    pipe.eval(Lock.LUA_RELEASE_SCRIPT, 1, lock.name, lock.local.token)
 
 
 def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> str:
@@ -226,7 +217,8 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     """RQ calls this after every failed run, before it decides on a retry; runs that
     died with their worker come here too (as AbandonedJobError), when RQ cleans up.
 
-    It records the error on the submission, stops retries of permanent failures
+    It records the error on the submission (unless the submission is closed: sent,
+    unconfirmed or cancelled, see app/submissions.py), stops retries of permanent failures
     (RQ reads ``retries_left`` right after this returns), and raises the red flag
     when the job is dead: no retry left. A configuration error (the mail server
     refuses our login or our sender) is flagged once for its cause instead, however
@@ -234,8 +226,14 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     """
     submission_id = job.args[0]
     submission = submissions.load(connection, submission_id)
-    if submission is None or submission.sent:
+    if submission is None or submissions.is_closed(submission):
         job.retries_left = 0  # nothing left to do: a retry would only return at once
+        return
+    if isinstance(exc_value, SubmissionBusy):
+        # Not a failed attempt: a live run holds the lock and decides how this one ends
+        # (and if it died, its own failure or the sweeper retries it). RQ retries this
+        # run later, which then finds the email sent or takes the lock itself.
+        log.info("job_id=%s submission_id=%s outcome=busy", job.id, submission_id)
         return
     kind = failures.kind(exc_value)
     if kind == failures.PERMANENT:

@@ -1,4 +1,5 @@
-"""The default way to run workers: RQ's WorkerPool of non-forking AppSimpleWorkers.
+"""The default way to run workers: RQ's WorkerPool of non-forking AppSimpleWorkers
+(jobs/tuning.py's TunedWorker unless WORKER_TUNING=off).
 
     python -m jobs.pool --url redis://127.0.0.1:6379/0 --workers 2 mailers default maintenance
 
@@ -34,7 +35,7 @@ from rq import Queue
 from rq.executions import Execution
 from rq.worker_pool import WorkerData, WorkerPool
 
-from jobs import QUEUES
+from jobs import QUEUES, tuning
 from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
 
 # Named, not __name__: run as `python -m jobs.pool` this module is __main__, whose
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         args.queues,
         connection=connection,
         num_workers=args.workers,
-        worker_class=AppSimpleWorker,
+        worker_class=tuning.worker_class(get_app().config["WORKER_TUNING"]),
         job_class=AppJob,
     )
     pool.start(burst=args.burst)

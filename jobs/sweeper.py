@@ -34,8 +34,6 @@ INTERVAL_SECONDS = 60
 # Past the lock's timeout, a dead run's lock has expired, so the new run can take it.
 STUCK_MARGIN_SECONDS = 5
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-# Nothing left to do for these: never enqueue them again.
-DONE = {"failed", "unconfirmed", "cancelled"}
 # A submission stuck this many times has a job that kills its worker: give up.
 MAX_REQUEUES = 3
 
@@ -51,7 +49,7 @@ def requeue_stuck_submissions() -> int:
     requeued = 0
     for raw_id in redis.zrange(submissions.pending_key(), 0, -1):
         submission = submissions.load(redis, raw_id.decode())
-        if submission is None or submission.sent or submission.status in DONE:
+        if submission is None or submissions.is_final(submission):
             redis.zrem(submissions.pending_key(), raw_id)  # not pending any more
         else:
             requeued += _sweep(redis, submission, stuck_after) == "requeued"

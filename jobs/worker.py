@@ -14,30 +14,20 @@ the fork still costs about 17 ms of CPU per job (docs/benchmarks.md).
 """
 
 import contextlib
-import gc
 import importlib
 import os
-import time
 
 import psutil
 from flask import Flask, has_app_context
 from rq import SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
-from rq.utils import now
 
 _app: Flask | None = None
 
-# Imported in the parent too, so children do not import them per job.
-# A worker's key in Redis lives for minutes after its last heartbeat (RQ's worker_ttl,
-# or the job's timeout + 60 s while it runs one), so one heartbeat in this long keeps it
-# just as alive as RQ's four or five per job.
-HEARTBEAT_EVERY_SECONDS = 5
-# `rq suspend` is noticed within this long, instead of costing a round trip per job.
-SUSPENSION_CHECK_EVERY_SECONDS = 1
-
+# Imported in the parent, so that forked children (AppWorker's horses, the pool's
+# workers) inherit them instead of importing them per job or per process.
 PRELOAD = ("jobs.gif_sender", "jobs.alerts", "jobs.sweeper", "smtplib", "email.mime.multipart")
-# Compiled in the parent too: Jinja caches per app, and a horse's cache dies with it.
-WARM_TEMPLATES = ("email/gif_email.txt", "email/gif_email.html")
 
 
 def get_app() -> Flask:
@@ -62,15 +52,10 @@ class AppJob(Job):
 
 
 def prepare_app() -> Flask:
-    """Build the app, import the job modules and compile the email templates, once."""
+    """Build the app and import the job modules, once, before any fork."""
     app = get_app()
     for module in PRELOAD:
         importlib.import_module(module)
-    for template in WARM_TEMPLATES:
-        app.jinja_env.get_template(template)
-    # Move what exists now out of the GC's reach, so collections in forked children
-    # do not write to (and so copy) every page shared with their parent.
-    gc.freeze()
     return app
 
 
@@ -80,8 +65,8 @@ class AppSimpleWorker(SimpleWorker):
     this worker down; jobs/pool.py fails that job at once and starts a fresh worker.
 
     A long-lived process must not grow without bound: it retires after
-    WORKER_MAX_JOBS jobs, or after any job that leaves it above WORKER_MAX_MEMORY_MB,
-    and the pool replaces it.
+    WORKER_MAX_JOBS jobs (RQ's own ``max_jobs``), or after any job that leaves it
+    above WORKER_MAX_MEMORY_MB, and the pool replaces it.
     """
 
     # Our own line (jobs/gif_sender.py) says how each job went, its id and duration:
@@ -93,59 +78,19 @@ class AppSimpleWorker(SimpleWorker):
         config = prepare_app().config
         self.max_jobs = config["WORKER_MAX_JOBS"]
         self.max_memory_bytes = config["WORKER_MAX_MEMORY_MB"] * 1024 * 1024
-        self.jobs_done = 0
-        self._process = psutil.Process()  # made once: building one reads several /proc files
-        self._next_heartbeat = self._next_suspension_check = 0.0
+        self.process = psutil.Process()
 
-    # RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
-    # ends; the overrides below cut the ones that repeat what was just written.
-
-    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        """Inside a pipeline a heartbeat is free, so it always goes; on its own, at most
-        one every HEARTBEAT_EVERY_SECONDS, and in one round trip instead of two."""
-        if pipeline is not None:
-            return super().heartbeat(timeout, pipeline)
-        if time.monotonic() < self._next_heartbeat:
-            return
-        with self.connection.pipeline(transaction=False) as pipe:
-            super().heartbeat(timeout, pipe)
-            pipe.execute()
-        self._next_heartbeat = time.monotonic() + HEARTBEAT_EVERY_SECONDS
-
-    def set_state(self, state: str, pipeline=None) -> None:
-        """RQ sets `idle` after each job and again before taking the next one."""
-        if pipeline is None and state == self._state:
-            return
-        super().set_state(state, pipeline)
-
-    def check_for_suspension(self, burst: bool) -> None:
-        if time.monotonic() < self._next_suspension_check:
-            return
-        super().check_for_suspension(burst)
-        self._next_suspension_check = time.monotonic() + SUSPENSION_CHECK_EVERY_SECONDS
-
-    def handle_execution_ended(self, job: Job, queue, heartbeat_ttl: int) -> None:
-        """RQ's job heartbeat here keeps the job registered while a success callback
-        runs; our jobs have none, so only the end time is kept."""
-        if job.success_callback is not None:
-            return super().handle_execution_ended(job, queue, heartbeat_ttl)
-        job.ended_at = now()
+    def work(self, *args, **kwargs) -> bool:
+        kwargs.setdefault("max_jobs", self.max_jobs)
+        return super().work(*args, **kwargs)
 
     def execute_job(self, job: Job, queue) -> None:
         super().execute_job(job, queue)
-        self.jobs_done += 1
-        reason = self.reason_to_retire()
-        if reason:
-            self.log.info("Worker %s: retiring after this job: %s", self.name, reason)
-            self._stop_requested = True  # RQ's loop stops before taking another job
-
-    def reason_to_retire(self) -> str | None:
-        if self.jobs_done >= self.max_jobs:
-            return f"{self.jobs_done} jobs done"
-        rss = self._process.memory_info().rss
+        rss = self.process.memory_info().rss
         if rss > self.max_memory_bytes:
-            return f"using {rss // 2**20} MB, over {self.max_memory_bytes // 2**20} MB"
-        return None
+            mb, limit = rss // 2**20, self.max_memory_bytes // 2**20
+            self.log.info("Worker %s: retiring, using %d MB, over %d MB", self.name, mb, limit)
+            raise StopRequested()  # RQ's loop stops here, before taking another job
 
 
 class AppWorker(Worker):

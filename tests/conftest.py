@@ -17,10 +17,11 @@ import port_for
 import pytest
 import rq.worker.base
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
+import jobs.worker
 from app import create_app
 from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from harness.devstack import DevStack
@@ -28,6 +29,7 @@ from harness.faulty_smtp_sink import FaultySmtpSink
 from harness.redis_server import RedisServer
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs import QUEUES
+from jobs.tuning import worker_class as worker_class_for
 from jobs.worker import AppJob
 
 # -- the test process ------------------------------------------------------
@@ -211,13 +213,24 @@ def thought_form(client) -> ThoughtForm:
 # -- workers ---------------------------------------------------------------
 
 
+@pytest.fixture(params=["on", "off"], ids=["tuned", "plain"])
+def worker_tuning(request) -> str:
+    """WORKER_TUNING: every job test runs on the tuned worker and on the plain one."""
+    return request.param
+
+
 @pytest.fixture
-def run_jobs(app, redis):
-    """Drain every queue in-process (RQ's SimpleWorker, burst mode) inside the test's app."""
+def run_jobs(app, redis, worker_tuning, monkeypatch):
+    """Drain every queue in-process, burst mode, inside the test's app: the pool's own
+    worker class (jobs/tuning.py), tuned and plain."""
+    monkeypatch.setattr(jobs.worker, "_app", app)
+    # pytest itself is the worker's process here, and its memory is not the jobs' doing.
+    monkeypatch.setitem(app.config, "WORKER_MAX_MEMORY_MB", 1 << 20)
+    worker_class = worker_class_for(worker_tuning)
 
     def run() -> None:
         queues = [Queue(name, connection=redis, job_class=AppJob) for name in QUEUES]
-        worker = SimpleWorker(queues, connection=redis, job_class=AppJob)
+        worker = worker_class(queues, connection=redis, job_class=AppJob)
         with app.app_context():
             worker.work(burst=True)
 

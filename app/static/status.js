@@ -4,7 +4,6 @@
   "use strict";
   const section = document.getElementById("submission");
   if (!section) return;
-  const DONE = new Set(["sent", "failed", "unconfirmed", "cancelled"]);
   const DETAIL = {
     queued: "Waiting for a worker to pick it up.",
     scheduled: "Scheduled: a worker sends it when its time comes.",
@@ -56,7 +55,7 @@
       if (response.ok) {
         const data = await response.json();
         show(data);
-        if (DONE.has(data.status)) return;
+        if (data.final) return;  // app/submissions.py says which states are final
       }
     } catch (err) {
       // Network hiccup: keep polling, a little slower.
@@ -65,5 +64,5 @@
     setTimeout(poll, delayMs);
   }
 
-  if (!DONE.has(section.dataset.status)) setTimeout(poll, delayMs);
+  if (section.dataset.final !== "true") setTimeout(poll, delayMs);
 })();

@@ -1,6 +1,8 @@
 import pytest
 
-from app.submissions import new_id
+from app import submissions
+from app.submissions import FINAL, new_id
+from harness.submissions import submit
 from tests.app.test_forms import INVALID
 
 
@@ -121,3 +123,19 @@ def test_a_mail_server_error_quoting_the_address_is_masked(client, run_jobs, smt
     assert "a***@example.com" in response.get_json()["last_error"]
     assert "a***@example.com" in response.get_json()["journey"][-1]["detail"]
     assert "ada@example.com" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [(s, False) for s in ("scheduled", "queued", "sending")] + [(s, True) for s in FINAL],
+)
+def test_the_api_and_the_page_say_final_as_submissions_defines_it(
+    app, client, redis, status, final
+):
+    """The status page stops polling on `final`: one definition (app/submissions.py)."""
+    [submission_id] = submit(app)
+    redis.hset(submissions.key(submission_id), "status", status)
+
+    assert client.get(f"/api/thoughts/{submission_id}").get_json()["final"] is final
+    page = client.get(f"/thoughts/{submission_id}").get_data(as_text=True)
+    assert f'data-final="{str(final).lower()}"' in page

@@ -4,14 +4,14 @@ connection that the server closed meanwhile costs a reconnect, never an email.""
 import time
 
 import pytest
+from flask_mail import Message
 
 from app.extensions import DeliveryUnknown, mail
-from app.mailer import GifMessage
 from harness.polling import wait_for
 
 
-def message(n: int) -> GifMessage:
-    return GifMessage(subject=f"n{n}", recipients=[f"user{n}@example.com"], body="hello")
+def message(n: int) -> Message:
+    return Message(subject=f"n{n}", recipients=[f"user{n}@example.com"], body="hello")
 
 
 @pytest.fixture
