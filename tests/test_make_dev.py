@@ -13,7 +13,8 @@ import signal
 
 import pytest
 
-from harness.devstack import redis_answers
+from harness.devstack import WORKER_LISTENING, redis_answers
+from harness.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +27,24 @@ NOT_WANTED = (
 )
 
 
+# A Ctrl-C in the middle of starting up is another story (RQ raises its stop from the
+# signal handler, wherever the process is): this one stops a stack that is up.
+STARTED_SECONDS = 60  # a generous bound on a busy machine, never a timing claim
+WORKERS = 4  # the Makefile's default
+
+
+def everything_started(lines: list[str]) -> bool:
+    """Every worker of the pool listens, and the cron scheduler has looked at its lock."""
+    listening = sum(WORKER_LISTENING in line for line in lines)
+    scheduler = any("cron scheduler" in line and ("leads" in line or "stands by" in line)
+                    for line in lines)  # fmt: skip
+    return listening >= WORKERS and scheduler
+
+
 def test_ctrl_c_stops_make_dev_in_order_and_without_a_traceback(dev_stack):
     dev_stack.start()  # returns once the web app, the mail catcher and a worker answer
     terminal = dev_stack.dev
+    wait_for(lambda: everything_started(terminal.lines), STARTED_SECONDS, "every process to start")
     redis_url = dev_stack.redis_url
 
     assert dev_stack.stop_dev() == [], "make dev left processes running after Ctrl-C"
