@@ -40,6 +40,11 @@ BENCHES = [
         "What a job costs, and which setup wins.",
         "throughput.png",
     ),
+    Bench(
+        "bench/tricks.py",
+        "Speed work, trick by trick",
+        "Which tricks earn their place in the worker.",
+    ),
     Bench("bench/scaling.py", "Scaling with workers", "Do more workers send more?", "scaling.png"),
     Bench(
         "bench/end_to_end.py",

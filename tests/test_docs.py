@@ -1,6 +1,7 @@
 """What the README and the lesson tell people to type works in a fresh shell,
 where `.venv/bin` is not on PATH (tests/test_lesson.py runs the lesson itself)."""
 
+import ast
 import re
 
 import pytest
@@ -39,3 +40,24 @@ def test_every_picture_a_doc_shows_exists(doc):
     pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / doc).read_text())
     missing = [p for p in pictures if not (ROOT / doc).parent.joinpath(p).is_file()]
     assert missing == []
+
+
+QUOTE = re.compile(r"<!-- quote: (\S+) (\w+) -->\n```python\n(.*?)\n```", re.DOTALL)
+
+
+def test_the_lesson_quotes_the_code_as_it_stands():
+    """LESSON.md shows the job and the mailer; a changed line in either fails here."""
+    quotes = QUOTE.findall((ROOT / "LESSON.md").read_text())
+    assert {(path, name) for path, name, _ in quotes} >= {
+        ("jobs/gif_sender.py", "send_gif_email"),
+        ("app/mailer.py", "build_message"),
+        ("app/mailer.py", "send_email"),
+    }
+    for path, name, quoted in quotes:
+        source = (ROOT / path).read_text()
+        [function] = [
+            node
+            for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef) and node.name == name
+        ]
+        assert quoted == ast.get_source_segment(source, function), f"{path}: {name}"

@@ -1,0 +1,160 @@
+"""Speed work, trick by trick: what each one is worth to the default pool's emails/s.
+
+The reference is what make dev runs (`shipped`: jobs.pool with 4 workers, its
+tricks on). Every other variant differs from it by exactly one trick: a kept one
+taken out (WORKER_TUNING without it, or MAIL_KEEPALIVE_SECONDS=0), or a removed one
+put back (patched in by bench/removed_tricks.py). A trick's gain is how much faster
+the pool runs with it than without it, as the median over rounds of the ratio of
+the two rates in the same round: this shared machine drifts too much for rates
+from different moments to compare. A trick stays only for a gain of 5% or more.
+`plain` (every trick off) shows what all of them buy together.
+
+None of them is on the web request's path (the POST stores and enqueues; no
+email is built there), so the POST's req/s is not measured here: bench/handoff.py
+measures it.
+
+    .venv/bin/python bench/tricks.py [--rounds 3] [--jobs 500] [--quick]
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.workers import PYTHON, run_workers, settings  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.smtp_sink import SmtpSink  # noqa: E402
+
+WORKERS = 4
+KEEP_BAR = 0.05
+
+
+class Variant(NamedTuple):
+    name: str
+    trick: str  # the trick it adds or takes out ("" for the reference and plain)
+    kept: bool  # the trick ships (taken out here) or was removed (put back here)
+    tuning: str = "on"  # WORKER_TUNING
+    keepalive: int = 30  # MAIL_KEEPALIVE_SECONDS
+    patches: str = ""  # bench/removed_tricks.py
+
+
+KEPT = ["heartbeat"]  # jobs/tuning.py; and keepalive, app/smtp.py
+REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end"]
+REMOVED_FROM_THE_JOB = [
+    "fold-policy",
+    "boundaries",
+    "address-pairs",
+    "pipelined-release",
+    "gc-freeze",
+    "template-warmup",
+]
+
+
+def without(trick: str) -> Variant:
+    others = ",".join(name for name in KEPT if name != trick) or "off"
+    return Variant(f"without {trick}", trick, True, tuning=others)
+
+
+def with_worker_trick(trick: str) -> Variant:
+    return Variant(f"with {trick}", trick, False, tuning=",".join([*KEPT, trick]), patches=trick)
+
+
+VARIANTS = [
+    Variant("shipped", "", True),
+    *[without(trick) for trick in KEPT],
+    Variant("without keepalive", "keepalive", True, keepalive=0),
+    *[with_worker_trick(trick) for trick in REMOVED_FROM_THE_WORKER],
+    *[Variant(f"with {trick}", trick, False, patches=trick) for trick in REMOVED_FROM_THE_JOB],
+    Variant("plain", "", False, tuning="off", keepalive=0),
+]
+QUICK = [  # every trick's code runs once, several to a run
+    Variant("with mime", "mime", False, patches="fold-policy,address-pairs,gc-freeze"),
+    Variant("with more", "more", False, patches="boundaries,pipelined-release,template-warmup"),
+    Variant(
+        "with rq's",
+        "rq's",
+        False,
+        tuning="heartbeat,state,suspension,execution-end",
+        patches="state,suspension,execution-end",
+    ),
+    Variant("without all", "all", True, tuning="off", keepalive=0),
+]
+
+
+def measure(variant: Variant, redis, sink, jobs: int) -> float:
+    env = settings(
+        redis.url,
+        sink.port,
+        WORKER_TUNING=variant.tuning,
+        MAIL_KEEPALIVE_SECONDS=variant.keepalive,
+    )
+    command = [PYTHON, "-m", "bench.trick_pool", variant.patches, "--workers", str(WORKERS)]
+    command += ["--url", redis.url, "mailers"]
+    return run_workers(command, env, redis.pid, sink, jobs, WORKERS).rate
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
+    parser.add_argument("--plot", help="accepted for bench/report.py; nothing is drawn")
+    parser.add_argument("--only", help="these variants (and shipped), comma-separated")
+    args = parser.parse_args(argv)
+    variants = VARIANTS
+    if args.quick:  # every trick's code runs once, several to a run
+        args.rounds, args.jobs = 1, 12
+        variants = [VARIANTS[0], *QUICK]
+    if args.only:
+        chosen = set(args.only.split(","))
+        variants = [v for v in variants if v.name == "shipped" or v.trick in chosen]
+    rates: dict[str, list[float]] = {v.name: [] for v in variants}
+    with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
+        for n in range(args.rounds):
+            shift = n % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                rates[variant.name].append(measure(variant, redis, sink, args.jobs))
+    print(table(variants, rates, args))
+
+
+def table(variants: list[Variant], rates: dict[str, list[float]], args) -> str:
+    shipped = rates["shipped"]
+    lines = [
+        f"{args.jobs} email jobs per run, {args.rounds} rotating rounds, jobs.pool with "
+        f"{WORKERS} workers; Redis with appendfsync always. gain: how much faster with "
+        "the trick than without it, against `shipped` in the same round.",
+        "",
+        f"{'variant':<26} {'emails/s':>9} {'range':>11} {'gain':>7} {'gain range':>16}  verdict",
+    ]
+    for variant in variants:
+        own = rates[variant.name]
+        ratios = [rate / base for rate, base in zip(own, shipped, strict=True)]
+        gains = [1 / r - 1 if variant.kept else r - 1 for r in ratios]
+        gain = statistics.median(gains)
+        verdict = _verdict(gain) if variant.trick else "-"
+        if not variant.trick:
+            gains = gain = None
+        lines.append(
+            f"{variant.name:<26} {statistics.median(own):>9.0f} "
+            f"{min(own):>5.0f}-{max(own):<5.0f} {_pct(gain):>7} "
+            f"{_spread(gains):>16}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def _pct(gain: float | None) -> str:
+    return "-" if gain is None else f"{gain:+.1%}"
+
+
+def _spread(gains: list[float] | None) -> str:
+    return "-" if gains is None else f"{min(gains):+.1%}..{max(gains):+.1%}"
+
+
+def _verdict(gain: float) -> str:
+    return "keep" if gain >= KEEP_BAR else "remove"
+
+
+if __name__ == "__main__":
+    main()
