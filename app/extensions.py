@@ -5,11 +5,11 @@ from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
 from app import limits
-from app.smtp import DeliveryUnknown, TimedMail
+from app.smtp import DeliveryUnknown, KeptConnectionMail
 
 __all__ = ["DeliveryUnknown", "csrf", "get_redis", "init_app", "mail"]
 
-mail = TimedMail()
+mail = KeptConnectionMail()
 csrf = CSRFProtect()
 
 

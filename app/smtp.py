@@ -37,7 +37,7 @@ class DeliveryUnknown(Exception):
     a duplicate, so this is recorded as unconfirmed, not retried."""
 
 
-class _Kept(threading.local):
+class _ThreadConnection(threading.local):
     """This thread's open SMTP connection, what it was opened for, and its use."""
 
     host: smtplib.SMTP | None = None
@@ -47,7 +47,7 @@ class _Kept(threading.local):
 
 
 class KeptConnection(flask_mail.Connection):
-    def __init__(self, mail: flask_mail._Mail, kept: _Kept) -> None:
+    def __init__(self, mail: flask_mail._Mail, kept: _ThreadConnection) -> None:
         super().__init__(mail)
         self.kept = kept
         self.reused = False
@@ -154,11 +154,11 @@ def _watch_session(host: smtplib.SMTP, deadline: float) -> None:
     host.send = send
 
 
-class TimedMail(flask_mail.Mail):
+class KeptConnectionMail(flask_mail.Mail):
     """Flask-Mail with KeptConnection: one kept connection per thread."""
 
     def __init__(self, app=None) -> None:
-        self.kept = _Kept()
+        self.kept = _ThreadConnection()
         super().__init__(app)
 
     def connect(self) -> KeptConnection:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from app import handover, submissions
+from app import background, submissions
 from app.extensions import get_redis
 from app.submissions import Submission
 
@@ -26,7 +26,7 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submission = submissions.create(pipe, email, thought, delivery, send_at)
         if delivery == "later":
-            handover.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
+            background.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:
             submissions.record_event(
                 pipe, submission.id, "delivering in the request", IN_THE_REQUEST
@@ -34,5 +34,5 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
         pipe.execute()
     if delivery == "later":
         return submission
-    handover.deliver_in_request(submission.id)
+    background.deliver_in_request(submission.id)
     return submissions.load(redis, submission.id) or submission

@@ -1,4 +1,4 @@
-"""app/ hands work to jobs/ by name (app/handover.py) and never imports it: the flow
+"""app/ hands work to jobs/ by name (app/background.py) and never imports it: the flow
 is one-way, jobs/ builds on app/."""
 
 import ast
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app import ROOT, handover
+from app import ROOT, background
 from harness.worker_processes import process_env
 
 APP = ROOT / "app"
@@ -61,5 +61,5 @@ def test_the_web_app_starts_and_serves_without_the_jobs_and_hands_over_by_name(a
 def test_the_doors_name_functions_the_jobs_side_has():
     from werkzeug.utils import import_string
 
-    for name in (handover.ENQUEUE_GIF_EMAIL, handover.DELIVER_IN_REQUEST):
+    for name in (background.ENQUEUE_GIF_EMAIL, background.DELIVER_IN_REQUEST):
         assert callable(import_string(name))
