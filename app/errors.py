@@ -26,6 +26,10 @@ RATE_LIMITED = (
     "Too many thoughts too quickly (limit: {limit}). Nothing was sent; "
     "please wait a minute and try again."
 )
+FULL_WHEN_DUE = (
+    "Too many emails to this address would be due at that time (limit: {limit}). "
+    "Nothing was stored; please pick another time."
+)
 RETRY_AFTER_SECONDS = 5
 
 
@@ -67,7 +71,7 @@ def handle_csrf_error(exc: CSRFError):
 
 
 def handle_too_many(exc: TooManyThoughts):
-    message = RATE_LIMITED.format(limit=exc.limit)
+    message = (FULL_WHEN_DUE if exc.when_due else RATE_LIMITED).format(limit=exc.limit)
     headers = {"Retry-After": str(exc.retry_after)}
     if wants_json():
         return {"error": message}, 429, headers

@@ -33,11 +33,12 @@ DUE_COUNT_DAYS = 8
 
 
 class TooManyThoughts(Exception):
-    """Over a limit: 429, nothing stored, nothing enqueued."""
+    """Over a limit: 429, nothing stored, nothing enqueued. ``when_due``: the limit was
+    the recipient's in the window the email would be due in (pick another time)."""
 
-    def __init__(self, limit: RateLimitItem, retry_after: int) -> None:
+    def __init__(self, limit: RateLimitItem, retry_after: int, when_due: bool = False) -> None:
         super().__init__(str(limit))
-        self.limit, self.retry_after = limit, retry_after
+        self.limit, self.retry_after, self.when_due = limit, retry_after, when_due
 
 
 def init_app(app: Flask) -> None:
@@ -93,4 +94,4 @@ def _count_when_due(inbox: str, due: datetime) -> None:
         key = f"due:{inbox}:{limit.get_expiry()}:{window}"
         if not limiter.limiter.hit(per_window, *SCOPE, key):
             window_ends = (window + 1) * limit.get_expiry()
-            raise TooManyThoughts(limit, max(1, round(window_ends - time.time())))
+            raise TooManyThoughts(limit, max(1, round(window_ends - time.time())), when_due=True)

@@ -143,6 +143,7 @@ def test_sends_are_counted_in_the_window_they_are_due(app, client, redis):
     time.sleep(1.1)  # the acceptance window of one second is over
     refused = post_at(client, due)
     assert refused.status_code == 429
+    assert "pick another time" in refused.get_json()["error"]
     time.sleep(1.1)
     assert post_at(client, later).status_code == 202
     assert redis.zcard("rq:scheduled:mailers") == 2
