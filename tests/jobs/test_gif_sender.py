@@ -85,20 +85,32 @@ def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redi
     assert len(smtp_sink.messages) == 1
 
 
-def test_a_held_lock_makes_a_duplicate_wait_and_then_retry(app, redis, smtp_sink, monkeypatch):
+def test_a_held_lock_keeps_every_run_out_and_costs_no_attempt(
+    app, run_jobs, redis, smtp_sink, monkeypatch
+):
+    """While another run holds the lock, a run waits, then gives up without sending,
+    counting an attempt or recording a failure (the holder decides); RQ retries it."""
     [submission_id] = submit(app, email=ADA)
     monkeypatch.setattr("jobs.gif_sender.LOCK_WAIT_SECONDS", 0.2)
     held = redis.lock(submissions.lock_key(submission_id), timeout=30)
     assert held.acquire()
-    with app.app_context():
-        try:
-            send_gif_email(submission_id)
-        except Exception as exc:
-            assert type(exc).__name__ == "SubmissionBusy"
-        else:
-            raise AssertionError("ran while another run held the lock")
-    held.release()
+
+    run_jobs()  # the first run and both retries meet the held lock
+
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts, stored.last_error) == ("queued", 0, "")
+    assert [step["event"] for step in submissions.journey(redis, submission_id)] == [
+        "accepted",
+        "enqueued",
+    ]
     assert smtp_sink.messages == []
+    job = Job.fetch(stored.job_id, connection=redis)
+    assert "SubmissionBusy" in job.latest_result().exc_string
+
+    held.release()
+    FailedJobRegistry("mailers", connection=redis).requeue(stored.job_id)
+    run_jobs()
+    assert len(smtp_sink.sent_to(ADA)) == 1
 
 
 def test_smtp_down_leaves_it_unsent_and_failed_then_a_requeue_delivers(
