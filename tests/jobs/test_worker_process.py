@@ -12,11 +12,12 @@ from jobs.gif_sender import enqueue_gif_email
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def app_config(app_config):
+@pytest.fixture(params=["on", "off"], ids=["tuned", "plain"])
+def app_config(app_config, request):
     """A mailer slow enough (1 s) that three workers' runs of one job overlap: only
-    the lock keeps them from all sending before any of them sets `sent`."""
-    return {**app_config, "MAILER_DELAY_SECONDS": 1}
+    the lock keeps them from all sending before any of them sets `sent`. The pool's
+    tuned workers and the plain reference ones (WORKER_TUNING) alike."""
+    return {**app_config, "MAILER_DELAY_SECONDS": 1, "WORKER_TUNING": request.param}
 
 
 def drained(redis) -> bool:
