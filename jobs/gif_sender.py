@@ -5,8 +5,9 @@ failure, or picked up again after a worker died. So the job is idempotent: it
 takes a per-submission Redis lock (two runs never overlap) and does nothing if
 the submission's ``sent`` flag is already set. However often it runs, one email.
 
-Its policy (queue, timeout, retries) is declared here, beside it, and applied by
-``enqueue_gif_email``.
+The job comes first, top to bottom as the lesson's steps; then its policy (queue,
+timeout, retries), declared here beside it and applied by ``enqueue_gif_email``;
+then what RQ calls when a run fails.
 """
 
 import logging
@@ -35,7 +36,7 @@ QUEUE = MAILERS
 JOB_TIMEOUT_MARGIN_SECONDS = 5
 # The lock outlives the job's timeout, so a run that is still alive always holds it.
 LOCK_TIMEOUT_MARGIN_SECONDS = 5
-# A duplicate waits this long for the run holding the lock, then fails and retries later.
+# A duplicate waits this long for the run holding the lock, then gives up; RQ retries it.
 LOCK_WAIT_SECONDS = 5
 
 
@@ -51,86 +52,6 @@ class SubmissionBusy(Exception):
 class LockLost(Exception):
     """This run's lock expired before it could send: another run may hold it now.
     Refuse to send; the retry finds the email sent, or sends it under a lock of its own."""
-
-
-def job_timeout_seconds(config) -> int:
-    """Aggressive, but above the worst case of one honest run (a wait for the lock,
-    then the slow mailer, Giphy and SMTP each taking their full timeout)."""
-    worst = (
-        LOCK_WAIT_SECONDS
-        + config["MAILER_DELAY_SECONDS"]
-        + giphy.CONNECT_TIMEOUT_SECONDS
-        + config["GIPHY_TIMEOUT_SECONDS"]
-        + config["MAIL_TIMEOUT_SECONDS"]  # the whole SMTP session (app/extensions.py)
-        + sum(SENT_WRITE_RETRY_SECONDS)
-    )
-    return math.ceil(worst) + JOB_TIMEOUT_MARGIN_SECONDS
-
-
-def retry_intervals_seconds(base: float, count: int, rng=random) -> list[int]:
-    """Exponential backoff with +/-25% jitter, so failed jobs do not retry in lockstep.
-
-    RQ's Retry takes the intervals as a list and adds no jitter of its own.
-    """
-    return [round(base * 2**n * rng.uniform(0.75, 1.25)) for n in range(count)]
-
-
-def lock_timeout_seconds(config) -> int:
-    return job_timeout_seconds(config) + LOCK_TIMEOUT_MARGIN_SECONDS
-
-
-def retry_policy(config) -> Retry | None:
-    """None for RETRY_MAX=0 (the first failure is final): RQ's Retry refuses max=0."""
-    if config["RETRY_MAX"] <= 0:
-        return None
-    intervals = retry_intervals_seconds(config["RETRY_BASE_SECONDS"], config["RETRY_MAX"])
-    return Retry(max=config["RETRY_MAX"], interval=intervals)
-
-
-def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None = None) -> Job:
-    """Enqueue the job with its policy; inside ``pipeline`` it commits with the caller's writes.
-
-    With ``at`` (aware), RQ keeps the job in the queue's scheduled registry until then;
-    a worker's scheduler (every worker runs one; one is active) moves it onto the
-    queue within a second of its time.
-    """
-    config = current_app.config
-    queue = Queue(QUEUE, connection=get_redis(), job_class=AppJob)
-    policy = {
-        "job_timeout": job_timeout_seconds(config),
-        "retry": retry_policy(config),
-        "on_failure": Callback(on_send_failure),
-        "failure_ttl": submissions.retention_seconds(),  # RQ's default: a year
-        "description": f"send_gif_email({submission_id!r})",
-        "pipeline": pipeline,
-    }
-    if at is None:
-        job = queue.enqueue(send_gif_email, submission_id, **policy)
-        event, detail = "enqueued", f"job {job.id} on queue {QUEUE}"
-    else:
-        job = queue.enqueue_at(at, send_gif_email, submission_id, **policy)
-        due = f"{at:%Y-%m-%d %H:%M:%S} UTC"
-        event, detail = "scheduled", f"job {job.id} on queue {QUEUE}, due {due}"
-    # The job id and the journey's event go with the enqueue: in the caller's
-    # transaction, or else together in one round trip of their own.
-    target = pipeline if pipeline is not None else get_redis().pipeline()
-    submissions.update(target, submission_id, job_id=job.id)
-    submissions.record_event(target, submission_id, event, detail)
-    if pipeline is None:
-        target.execute()
-    return job
-
-
-def deliver_in_request(submission_id: str) -> None:
-    """WORKIT_DELIVERY=now (lesson step 1): the web request runs the job itself. If it
-    fails, the attempt is recorded and the job enqueued, so nothing is lost."""
-    try:
-        send_gif_email(submission_id)
-    except Exception as exc:
-        log.exception("submission_id=%s delivery=now failed; enqueued to retry", submission_id)
-        redis = get_redis()
-        submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
-        enqueue_gif_email(submission_id)
 
 
 def send_gif_email(submission_id: str) -> str:
@@ -213,6 +134,94 @@ def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) 
     return "unconfirmed"
 
 
+def _context(submission_id: str, started: float) -> str:
+    """The key=value fields every job log line starts with."""
+    job = get_current_job()
+    job_id = job.id if job else "-"  # "-": run inside the request (WORKIT_DELIVERY=now)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return f"job_id={job_id} submission_id={submission_id} queue={QUEUE} duration_ms={duration_ms}"
+
+
+def job_timeout_seconds(config) -> int:
+    """Aggressive, but above the worst case of one honest run (a wait for the lock,
+    then the slow mailer, Giphy and SMTP each taking their full timeout)."""
+    worst = (
+        LOCK_WAIT_SECONDS
+        + config["MAILER_DELAY_SECONDS"]
+        + giphy.CONNECT_TIMEOUT_SECONDS
+        + config["GIPHY_TIMEOUT_SECONDS"]
+        + config["MAIL_TIMEOUT_SECONDS"]  # the whole SMTP session (app/extensions.py)
+        + sum(SENT_WRITE_RETRY_SECONDS)
+    )
+    return math.ceil(worst) + JOB_TIMEOUT_MARGIN_SECONDS
+
+
+def retry_intervals_seconds(base: float, count: int, rng=random) -> list[int]:
+    """Exponential backoff with +/-25% jitter, so failed jobs do not retry in lockstep.
+
+    RQ's Retry takes the intervals as a list and adds no jitter of its own.
+    """
+    return [round(base * 2**n * rng.uniform(0.75, 1.25)) for n in range(count)]
+
+
+def lock_timeout_seconds(config) -> int:
+    return job_timeout_seconds(config) + LOCK_TIMEOUT_MARGIN_SECONDS
+
+
+def retry_policy(config) -> Retry | None:
+    """None for RETRY_MAX=0 (the first failure is final): RQ's Retry refuses max=0."""
+    if config["RETRY_MAX"] <= 0:
+        return None
+    intervals = retry_intervals_seconds(config["RETRY_BASE_SECONDS"], config["RETRY_MAX"])
+    return Retry(max=config["RETRY_MAX"], interval=intervals)
+
+
+def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None = None) -> Job:
+    """Enqueue the job with its policy; inside ``pipeline`` it commits with the caller's writes.
+
+    With ``at`` (aware), RQ keeps the job in the queue's scheduled registry until then;
+    a worker's scheduler (every worker runs one; one is active) moves it onto the
+    queue within a second of its time.
+    """
+    config = current_app.config
+    queue = Queue(QUEUE, connection=get_redis(), job_class=AppJob)
+    policy = {
+        "job_timeout": job_timeout_seconds(config),
+        "retry": retry_policy(config),
+        "on_failure": Callback(on_send_failure),
+        "failure_ttl": submissions.retention_seconds(),  # RQ's default: a year
+        "description": f"send_gif_email({submission_id!r})",
+        "pipeline": pipeline,
+    }
+    if at is None:
+        job = queue.enqueue(send_gif_email, submission_id, **policy)
+        event, detail = "enqueued", f"job {job.id} on queue {QUEUE}"
+    else:
+        job = queue.enqueue_at(at, send_gif_email, submission_id, **policy)
+        due = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+        event, detail = "scheduled", f"job {job.id} on queue {QUEUE}, due {due}"
+    # The job id and the journey's event go with the enqueue: in the caller's
+    # transaction, or else together in one round trip of their own.
+    target = pipeline if pipeline is not None else get_redis().pipeline()
+    submissions.update(target, submission_id, job_id=job.id)
+    submissions.record_event(target, submission_id, event, detail)
+    if pipeline is None:
+        target.execute()
+    return job
+
+
+def deliver_in_request(submission_id: str) -> None:
+    """WORKIT_DELIVERY=now (lesson step 1): the web request runs the job itself. If it
+    fails, the attempt is recorded and the job enqueued, so nothing is lost."""
+    try:
+        send_gif_email(submission_id)
+    except Exception as exc:
+        log.exception("submission_id=%s delivery=now failed; enqueued to retry", submission_id)
+        redis = get_redis()
+        submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
+        enqueue_gif_email(submission_id)
+
+
 def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """RQ calls this after every failed run, before it decides on a retry; runs that
     died with their worker come here too (as AbandonedJobError), when RQ cleans up.
@@ -257,11 +266,3 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
         alerts.raise_red_flag(
             connection, job.id, submission_id, error, cause=failures.cause(exc_value)
         )
-
-
-def _context(submission_id: str, started: float) -> str:
-    """The key=value fields every job log line starts with."""
-    job = get_current_job()
-    job_id = job.id if job else "-"  # "-": run inside the request (WORKIT_DELIVERY=now)
-    duration_ms = round((time.monotonic() - started) * 1000)
-    return f"job_id={job_id} submission_id={submission_id} queue={QUEUE} duration_ms={duration_ms}"
