@@ -15,7 +15,7 @@ WORKERS               ?= 4
 export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT WORKERS
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test worker lint format bench screenshots clean
+.PHONY: help install dev test test-fast worker lint format bench screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,10 +47,27 @@ worker: WORKERS = 1
 worker: $(STAMP) ## run one more worker against the same Redis (make worker WORKERS=3: three more)
 	@exec $(BIN)/honcho start worker
 
-test: $(STAMP) ## run every test (browser tests included)
+# make test: every test not marked serial in TEST_WORKERS processes (pytest-xdist, each
+# with its own Redis, sinks and ports), then the serial ones in one process, alone.
+# Fastest on a 2-core machine: many tests wait on real processes (README, Developing).
+TEST_WORKERS ?= 4
+PYTEST := $(BIN)/python -m pytest
+XDIST   = -n $(TEST_WORKERS) --dist worksteal
+
+test: $(STAMP) ## run every test (browser tests included): in parallel, then the serial ones
 	$(BIN)/python bin/ensure-chromium
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
-	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure." >&2; fi; \
+	@$(PYTEST) $(XDIST) --serial=exclude $(PYTEST_ARGS); parallel=$$?; \
+	echo "make test: the serial tests, one at a time"; \
+	$(PYTEST) --serial=only $(PYTEST_ARGS); serial=$$?; \
+	if [ $$parallel -eq 5 ] && [ $$serial -eq 5 ]; then \
+		echo "make test: pytest collected no tests; that is a failure." >&2; exit 5; fi; \
+	for status in $$parallel $$serial; do \
+		if [ $$status -ne 0 ] && [ $$status -ne 5 ]; then exit $$status; fi; done
+
+test-fast: $(STAMP) ## the inner loop: test, but not the slow, browser and serial tests
+	@$(PYTEST) $(XDIST) --serial=exclude -m "not slow and not browser" $(PYTEST_ARGS); \
+	status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test-fast: pytest collected no tests; that is a failure." >&2; fi; \
 	exit $$status
 
 lint: $(STAMP) ## ruff check and format check

@@ -45,11 +45,50 @@ def keep_pytests_own_name():
         yield
 
 
+# -- parallel and serial runs (make test) --------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--serial",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="tests marked serial: run them with the rest (include, the default), leave "
+        "them out (exclude: make test's parallel run) or run only them (only: its second, "
+        "one-process run)",
+    )
+
+
+def select_serial(config, items) -> None:
+    """`--serial`: deselect (never skip) the serial tests or all the others."""
+    keep = {"include": None, "exclude": False, "only": True}[config.getoption("serial")]
+    if keep is None:
+        return
+    chosen = [item for item in items if ("serial" in item.keywords) == keep]
+    dropped = [item for item in items if ("serial" in item.keywords) != keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen
+
+
+def pytest_runtest_setup(item):
+    """Serial tests must not share the machine with other test processes (pyproject.toml's
+    markers say why), so under pytest -n they fail rather than run."""
+    if "serial" in item.keywords and os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "a serial test cannot run under pytest -n: add --serial=exclude and run the "
+            "serial tests apart with --serial=only, as make test does",
+            pytrace=False,
+        )
+
+
 # -- browser ---------------------------------------------------------------
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests need Debian's Chromium; outside CI they skip if it is missing."""
+    """Serial or not (--serial, above); browser tests need Debian's Chromium, and
+    outside CI they skip if it is missing."""
+    select_serial(config, items)
     if CHROMIUM or os.environ.get("CI"):
         return
     skip = pytest.mark.skip(reason="no Chromium on PATH (run bin/ensure-chromium as root)")

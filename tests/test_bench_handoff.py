@@ -3,12 +3,15 @@
 import subprocess
 import sys
 
+import pytest
+
 from bench import handoff
 from tests.test_compose import SERVICES
 
 OK_RUN = {"n": 2, "seconds": 1.0, "latencies": [0.001, 0.002]}
 
 
+@pytest.mark.slow  # real gunicorn servers, a few seconds
 def test_quick_run_completes_with_both_pages_and_no_problem():
     result = subprocess.run(
         [sys.executable, "bench/handoff.py", "--quick"],

@@ -22,7 +22,9 @@ from app.thoughts import accept
 from harness.devstack import ROOT, DevStack, Process, redis_answers
 from harness.polling import wait_for
 
-pytestmark = pytest.mark.slow
+# serial: the lesson runs `pkill -KILL -f 'jobs.pool|^rq:worker:'`, which would kill
+# other tests' workers (make test runs it after the parallel run, alone).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 LESSON = ROOT / "LESSON.md"
 FENCE = re.compile(r"^```([a-z]+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -16,7 +16,9 @@ import pytest
 from harness.devstack import WORKER_LISTENING, redis_answers
 from harness.polling import wait_for
 
-pytestmark = pytest.mark.slow
+# serial: a whole make dev stack, whose Ctrl-C must stop it in order on a machine
+# that is not busy with other tests' processes.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 NOT_WANTED = (
     "Traceback",

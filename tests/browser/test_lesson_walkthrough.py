@@ -5,7 +5,8 @@ import pytest
 
 from harness.walkthrough import Shots, walk
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# serial: the lesson's steps against a whole make dev stack, alone on the machine.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial]
 
 
 @pytest.mark.timeout(600)
