@@ -9,6 +9,7 @@ Blocks, by their fence:
                       it lists lines its output must come to show.
 - ```text log         lines that must come to show in the make dev terminal
                       (`text log make-worker`: in the `make worker` one).
+- ```python           a quote of the code, not run (tests/test_docs.py keeps it true).
 """
 
 import doctest
@@ -126,7 +127,7 @@ class LessonRun:
 
 def test_lesson_blocks_are_all_of_a_known_kind():
     kinds = {(b.lang, b.tags) for b in lesson_blocks(LESSON.read_text())}
-    known = {("sh", ""), ("sh", "keep-running"), ("text", ""), ("text", "log")}
+    known = {("sh", ""), ("sh", "keep-running"), ("text", ""), ("text", "log"), ("python", "")}
     assert kinds <= known | {("text", "log make-worker")}
 
 
