@@ -304,7 +304,7 @@ def live_app(app):
 
 @pytest.fixture
 def dev_stack(tmp_path):
-    """`make dev` in a fresh-clone look-alike on free ports (tests/devstack.py)."""
+    """`make dev` in a fresh-clone look-alike on free ports (harness/devstack.py)."""
     stack = DevStack(tmp_path / "work-it")
     try:
         yield stack
