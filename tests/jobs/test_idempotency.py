@@ -8,6 +8,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from app import submissions
+from harness.polling import wait_for
 from harness.submissions import submit
 from jobs.worker import AppJob
 
@@ -30,7 +31,12 @@ def test_a_run_that_lost_its_lock_refuses_to_send(make_app, redis, smtp_sink):
     app = make_app(MAILER_DELAY_SECONDS=1)
     [submission_id] = submit(app, email=ADA)
     lock = submissions.lock_key(submission_id)
-    taken = threading.Timer(0.5, lambda: redis.set(lock, "another-run", px=1500))
+
+    def take_over() -> None:  # once the run is in the mailer's delay, holding the lock
+        wait_for(lambda: submissions.load(redis, submission_id).status == "sending", 30, "sending")
+        redis.set(lock, "another-run", px=1500)
+
+    taken = threading.Thread(target=take_over)
     taken.start()
 
     drain(app, redis)
