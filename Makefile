@@ -47,22 +47,17 @@ worker: WORKERS = 1
 worker: $(STAMP) ## run one more worker against the same Redis (make worker WORKERS=3: three more)
 	@exec $(BIN)/honcho start worker
 
-# make test: every test not marked serial in TEST_WORKERS processes (pytest-xdist, each
-# with its own Redis, sinks and ports), then the serial ones in one process, alone.
+# make test: the tests marked serial beside all the others, which pytest-xdist spreads
+# over TEST_WORKERS processes, each with its own Redis, sinks and ports (bin/run-tests).
 # Fastest on a 2-core machine: many tests wait on real processes (README, Developing).
 TEST_WORKERS ?= 4
 PYTEST := $(BIN)/python -m pytest
 XDIST   = -n $(TEST_WORKERS) --dist worksteal
+export TEST_WORKERS
 
-test: $(STAMP) ## run every test (browser tests included): in parallel, then the serial ones
+test: $(STAMP) ## run every test (browser tests included): the serial ones beside the rest
 	$(BIN)/python bin/ensure-chromium
-	@$(PYTEST) $(XDIST) --serial=exclude $(PYTEST_ARGS); parallel=$$?; \
-	echo "make test: the serial tests, one at a time"; \
-	$(PYTEST) --serial=only $(PYTEST_ARGS); serial=$$?; \
-	if [ $$parallel -eq 5 ] && [ $$serial -eq 5 ]; then \
-		echo "make test: pytest collected no tests; that is a failure." >&2; exit 5; fi; \
-	for status in $$parallel $$serial; do \
-		if [ $$status -ne 0 ] && [ $$status -ne 5 ]; then exit $$status; fi; done
+	@bin/run-tests $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the inner loop: test, but not the slow, browser and serial tests
 	@$(PYTEST) $(XDIST) --serial=exclude -m "not slow and not browser" $(PYTEST_ARGS); \

@@ -12,7 +12,6 @@ from bench.report import BENCHES, ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.serial  # every benchmark, with its worker pools, alone on the machine
 @pytest.mark.timeout(600)
 def test_every_benchmark_completes_at_a_tiny_size():
     result = subprocess.run(

@@ -24,7 +24,7 @@ from harness.devstack import ROOT, DevStack, Process, redis_answers
 from harness.polling import wait_for
 
 # serial: the lesson runs `pkill -KILL -f 'jobs.pool|^rq:worker:'`, which would kill
-# other tests' workers (make test runs it after the parallel run, alone).
+# other tests' workers: make test runs it in a PID namespace of its own (bin/run-tests).
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 LESSON = ROOT / "LESSON.md"

@@ -16,9 +16,7 @@ import pytest
 from harness.devstack import WORKER_LISTENING, redis_answers
 from harness.polling import wait_for
 
-# serial: a whole make dev stack, whose Ctrl-C must stop it in order on a machine
-# that is not busy with other tests' processes.
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+pytestmark = pytest.mark.slow
 
 NOT_WANTED = (
     "Traceback",

@@ -5,8 +5,7 @@ import pytest
 
 from harness.walkthrough import Shots, walk
 
-# serial: the lesson's steps against a whole make dev stack, alone on the machine.
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.timeout(600)
