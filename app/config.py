@@ -25,6 +25,10 @@ DEV_SECRET_KEY = "dev-only-secret-change-me"
 SETTINGS: dict[str, tuple[Any, Any]] = {
     "SECRET_KEY": (str, DEV_SECRET_KEY),
     "REDIS_URL": (str, "redis://127.0.0.1:6379/0"),
+    # A submission and a `sent` flag count as stored once this many replicas have them
+    # (Redis's WAIT; app/replication.py), waiting at most REDIS_WAIT_TIMEOUT_MS. 0: one Redis.
+    "REDIS_WAIT_REPLICAS": (int, 0),
+    "REDIS_WAIT_TIMEOUT_MS": (int, 1000),
     # "later" enqueues the job (the point of the lesson); "now" runs it in the request.
     "WORKIT_DELIVERY": (str, "later"),
     # Simulated slow mail provider, as the lesson's 5-second mailer.

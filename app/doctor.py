@@ -18,13 +18,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
-from app import giphy, health
+from app import giphy, health, redis_connection
 from app.extensions import get_redis
 
 REFUSED_KEY = {401, 403}  # Giphy's answer to a missing, wrong or revoked key
 # What to do about each FAIL, in the words a newcomer needs.
 TODO = {
     "redis": "start Redis (make dev starts one) or fix REDIS_URL",
+    "replicas": "every submission is refused until they are back (or lower REDIS_WAIT_REPLICAS)",
     "smtp": "start the mail catcher (make dev does) or fix MAIL_SERVER and MAIL_PORT",
     "workers": "start one with make worker",
     "scheduler": "start a worker with make worker",
@@ -52,9 +53,8 @@ def fail(name: str, detail: str) -> Result:
 
 
 def redis_address() -> str:
-    """host:port/db of REDIS_URL, without the password a URL may carry."""
-    kwargs = get_redis().connection_pool.connection_kwargs
-    return f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+    """Where REDIS_URL points, without the password a URL may carry."""
+    return redis_connection.address(get_redis())
 
 
 def check_redis() -> Result:
@@ -63,6 +63,27 @@ def check_redis() -> Result:
     except RedisError as exc:
         return fail("redis", f"no answer at {redis_address()} ({exc}): {TODO['redis']}")
     return ok("redis", f"answers at {redis_address()}")
+
+
+def check_replication() -> Result:
+    """The primary, its replicas and (behind Sentinel) the sentinels: enough replicas
+    online for REDIS_WAIT_REPLICAS, or every submission would be refused."""
+    shape = redis_connection.topology(get_redis())
+    wanted = current_app.config["REDIS_WAIT_REPLICAS"]
+    online = [r for r in shape["replicas"] if r["state"] == "online"]
+    lags = ", ".join(f"{r['address']} lag {r['lag']} s" for r in online)
+    detail = f"primary {shape['primary']}, {len(online)} replicas" + (f" ({lags})" if lags else "")
+    if "sentinels" in shape:
+        seen = shape["sentinels"]
+        detail += f"; {seen['answering']} of {seen['configured']} sentinels answer"
+        detail += f", quorum {shape['quorum']}"
+    if not shape["replicas"] and "sentinels" not in shape and not wanted:
+        return ok("replicas", "none: one Redis, nothing to fail over to (REDIS_WAIT_REPLICAS=0)")
+    if len(online) < wanted:
+        return fail(
+            "replicas", f"{detail}: fewer than REDIS_WAIT_REPLICAS={wanted}; {TODO['replicas']}"
+        )
+    return ok("replicas", detail)
 
 
 def check_smtp() -> Result:
@@ -145,6 +166,7 @@ def needs_redis(check: Callable[[], Result], name: str) -> Callable[[], Result]:
 
 CHECKS: list[Callable[[], Result]] = [
     check_redis,
+    needs_redis(check_replication, "replicas"),
     check_smtp,
     needs_redis(check_workers, "workers"),
     needs_redis(check_scheduler, "scheduler"),

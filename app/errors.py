@@ -9,17 +9,29 @@ import logging
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.forms import ThoughtForm
 from app.limits import TooManyThoughts
+from app.replication import NotReplicated, refuses_writes
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = (
     "Work-It cannot reach its job queue (Redis) right now, so it did not accept your "
     "thought. Nothing was stored or sent. Please try again in a moment."
+)
+NOT_REPLICATED = (
+    "Work-It could not confirm that your thought was stored safely (no copy of it "
+    "reached a replica of its job queue in time), so it cancelled it: nothing will be "
+    "sent. Please try again in a moment."
+)
+NO_REPLICAS = (
+    "Work-It's job queue (Redis) takes no writes while it cannot copy them to a "
+    "replica, so it did not accept your thought. Nothing was stored or sent. Please "
+    "try again in a moment."
 )
 CSRF_FAILED = "This form expired or was not sent from Work-It. Please submit it again."
 RATE_LIMITED = (
@@ -80,14 +92,30 @@ def handle_too_many(exc: TooManyThoughts):
 
 
 def handle_redis_down(exc: Exception):
+    return _unavailable(REDIS_DOWN, exc)
+
+
+def handle_not_replicated(exc: NotReplicated):
+    return _unavailable(NOT_REPLICATED, exc)
+
+
+def handle_redis_refusal(exc: ResponseError):
+    """A primary short of replicas refuses writes (NOREPLICAS): a 503 like an outage.
+    Any other error reply is a bug, and stays one (a 500, logged)."""
+    if not refuses_writes(exc):
+        raise exc
+    return _unavailable(NO_REPLICAS, exc)
+
+
+def _unavailable(message: str, exc: Exception):
     log.error("redis unavailable path=%s error=%r", request.path, exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_json():
-        return {"error": REDIS_DOWN}, 503, headers
+        return {"error": message}, 503, headers
     if request.endpoint == "main.create_thought":
-        body, status = _form_again(REDIS_DOWN, 503)
+        body, status = _form_again(message, 503)
         return body, status, headers
-    return render_template("errors/503.html", message=REDIS_DOWN), 503, headers
+    return render_template("errors/503.html", message=message), 503, headers
 
 
 def init_app(app: Flask) -> None:
@@ -97,3 +125,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(SecurityError, handle_untrusted_host)
     app.register_error_handler(RedisConnectionError, handle_redis_down)
     app.register_error_handler(RedisTimeoutError, handle_redis_down)
+    app.register_error_handler(NotReplicated, handle_not_replicated)
+    app.register_error_handler(ResponseError, handle_redis_refusal)

@@ -4,7 +4,7 @@ from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
-from app import limits
+from app import limits, redis_connection
 from app.smtp import DeliveryUnknown, KeptConnectionMail
 
 __all__ = ["DeliveryUnknown", "csrf", "get_redis", "init_app", "mail"]
@@ -16,11 +16,13 @@ csrf = CSRFProtect()
 def init_app(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    storage_uri, storage_options = redis_connection.limiter_storage(app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "workit")
     limits.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
-    app.extensions["redis"] = Redis.from_url(
+    app.extensions["redis"] = redis_connection.connect(
         app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
     )
 

@@ -6,7 +6,8 @@ answer is 200 only when both are there, and 503 with a plain reason otherwise,
 which is what a load balancer or `docker compose`'s healthcheck acts on. The
 body also shows each queue's depth, whether RQ's scheduler (which fires delayed
 retries) and the cron scheduler (which runs the sweeper) are alive: numbers to
-read, not reasons to refuse traffic.
+read, not reasons to refuse traffic, as is where Redis is: its primary, its replicas
+with their lag and, behind Sentinel, the sentinels that answer and their quorum.
 
 It reveals only counts, so it needs no password; it is exempt from rate limits
 (a prober must never be told 429, nor depend on the limiter's own Redis), and a
@@ -26,6 +27,7 @@ from rq.scheduler import RQScheduler
 from app.extensions import get_redis
 from app.limits import limiter
 from app.queues import QUEUES
+from app.redis_connection import topology
 
 bp = Blueprint("health", __name__)
 limiter.exempt(bp)
@@ -43,6 +45,7 @@ class Health:
     workers: int | None = None
     scheduler: bool | None = None
     cron: int | None = None
+    redis_topology: dict[str, Any] | None = None
 
     @property
     def reason(self) -> str | None:
@@ -89,6 +92,7 @@ def check(redis: Redis) -> Health:
             workers=live_workers(redis),
             scheduler=all(scheduler_locks(redis).values()),
             cron=cron_schedulers(redis),
+            redis_topology=topology(redis),
         )
     except RedisError:
         return Health(redis=False)

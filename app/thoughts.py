@@ -4,11 +4,12 @@ from datetime import datetime
 
 from flask import current_app
 
-from app import background, submissions
+from app import background, replication, submissions
 from app.extensions import get_redis
 from app.submissions import Submission
 
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
+NOT_REPLICATED = "not stored safely: no replica acknowledged it in time, so it is not sent"
 
 
 def accept(email: str, thought: str, send_at: datetime | None = None) -> Submission:
@@ -32,7 +33,19 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
                 pipe, submission.id, "delivering in the request", IN_THE_REQUEST
             )
         pipe.execute()
+    _wait_for_replicas(redis, submission)
     if delivery == "later":
         return submission
     background.deliver_in_request(submission.id)
     return submissions.load(redis, submission.id) or submission
+
+
+def _wait_for_replicas(redis, submission: Submission) -> None:
+    """A failover must not lose an accepted thought: answer only once a replica has it
+    (app/replication.py). If none has it in time, cancel it (so its job, if it runs,
+    sends nothing) and let the error answer 503: the person submits again."""
+    try:
+        replication.wait_for_replicas(redis, current_app.config)
+    except replication.NotReplicated:
+        submissions.mark_cancelled(redis, submission.id, NOT_REPLICATED)
+        raise

@@ -25,12 +25,18 @@ class RedisServer:
     data: what the crash tests and the soak need. With ``appendfsync`` ("always", as
     bin/redis runs it, or "everysec") the append-only file is on and synced that
     often; without, nothing is persisted. Without ``datadir`` it makes a temporary
-    one and removes it when used as a context manager.
+    one and removes it when used as a context manager. ``extra_args`` go to
+    redis-server as they are (``--replicaof``, ``--min-replicas-to-write``, ...).
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, datadir: Path | str | None = None, appendfsync: str | None = None) -> None:
+    def __init__(
+        self,
+        datadir: Path | str | None = None,
+        appendfsync: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="redis-")
         self.datadir = Path(datadir or self._scratch.name)
         self.port = port_for.select_random()
@@ -39,7 +45,7 @@ class RedisServer:
         aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else []
         self.command = [REDIS_SERVER, "--port", str(self.port), "--bind", self.host]
         self.command += ["--dir", str(self.datadir), "--save", "", "--logfile", str(self.log)]
-        self.command += aof
+        self.command += [*aof, *extra_args]
         self.proc: subprocess.Popen | None = None
 
     @property

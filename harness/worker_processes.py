@@ -5,19 +5,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 from honcho.environ import parse_procfile
-from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
 
 from app import ROOT
+from app.redis_connection import connect
 from harness.polling import wait_for
 
 # The Procfile's own line (a pool of $WORKERS non-forking workers, jobs/pool.py),
 # so what is tested and measured is what `make dev` runs.
 PROCFILE_WORKER = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
+# A stopping worker that has not ended this long after its signal gets a nudge (stop_all).
+NUDGE_AFTER_SECONDS = 3
 # RQ's forking worker, the other way to run them.
 FORKING_WORKER = (
     "exec rq worker --url $REDIS_URL --worker-class jobs.worker.AppWorker"
@@ -57,7 +61,7 @@ class WorkerProcesses:
         self.command = command
         self.workers = workers
         self.output = subprocess.DEVNULL if quiet else None
-        self.redis = Redis.from_url(env["REDIS_URL"])
+        self.redis = connect(env["REDIS_URL"])
         self.procs: list[subprocess.Popen] = []
 
     def start(self, count: int = 1, timeout: float | None = 60) -> None:
@@ -115,10 +119,18 @@ class WorkerProcesses:
         return wait_for(find, timeout, "a process running the job")
 
     def stop_all(self, sig: int = signal.SIGTERM) -> None:
-        """``sig`` to each one's whole process group; SIGKILL to any still there 30 s on."""
+        """``sig`` to each one's whole process group; SIGKILL to any still there 30 s on.
+
+        A worker waiting for a job inside a blocking read can miss its signal (CPython
+        runs handlers in the main thread only; the kernel may hand the signal to RQ's
+        pubsub thread): after a few seconds its connections are closed, once, which
+        wakes it to see the signal, as bin/redis does on Ctrl-C."""
         for proc in self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
+        if not self._all_ended(NUDGE_AFTER_SECONDS):
+            with contextlib.suppress(RedisError):
+                self.redis.client_kill_filter(_type="normal", skipme=True)
         for proc in self.procs:
             try:
                 proc.wait(timeout=30)
@@ -126,6 +138,12 @@ class WorkerProcesses:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.redis.close()
+
+    def _all_ended(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return not self.alive()
 
     def __enter__(self) -> "WorkerProcesses":
         return self

@@ -24,7 +24,7 @@ from redis.lock import Lock
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
-from app import giphy, mailer, submissions
+from app import giphy, mailer, replication, submissions
 from app.extensions import DeliveryUnknown, get_redis
 from jobs import MAILERS, alerts, failures
 from jobs.worker import AppJob
@@ -40,8 +40,9 @@ LOCK_TIMEOUT_MARGIN_SECONDS = 5
 LOCK_WAIT_SECONDS = 5
 
 
-# After the server accepted the email, the `sent` write is retried this long (a Redis
-# restart, a failover) before giving up: a job that fails there would send it again.
+# After the server accepted the email, the `sent` write (and its wait for replicas) is
+# retried this long (a Redis restart, a failover) before giving up: a job that fails
+# there would send it again.
 SENT_WRITE_RETRY_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
@@ -108,13 +109,15 @@ def _still_holding(lock: Lock) -> None:
 
 
 def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
-    """The server has the email now: the `sent` flag must land, or a retry sends it
-    again. Redis may be restarting, so try a few times before giving up."""
+    """The server has the email now: the `sent` flag must land, and reach a replica so
+    that a failover keeps it (app/replication.py), or a retry sends it again. Redis may
+    be restarting or failing over, so try a few times before giving up."""
     for pause in (*SENT_WRITE_RETRY_SECONDS, None):
         try:
             with redis.pipeline() as pipe:
                 submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
                 pipe.execute()
+            replication.wait_for_replicas(redis, current_app.config)
             return
         except RedisError as exc:
             if pause is None:

@@ -35,6 +35,7 @@ from rq import Queue
 from rq.executions import Execution
 from rq.worker_pool import WorkerData, WorkerPool
 
+from app.redis_connection import connect
 from jobs import QUEUES, tuning
 from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")
     args = parser.parse_args(argv)
     prepare_app()  # once, here: every worker process forked from the pool inherits it
-    connection = Redis.from_url(args.url)
+    connection = connect(args.url)
     # Hold a connection from now until the pool exits: bin/redis stops Redis only once
     # its clients have left, so Redis outlives the pool (which fails the job of a
     # worker that dies mid-stop), not only its workers.

@@ -16,11 +16,11 @@ import argparse
 import logging
 import os
 
-from redis import Redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 from rq.cron import CronScheduler
 
+from app.redis_connection import connect
 from jobs import cron
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.logging_level, format=LOG_FORMAT)
     scheduler = OneActiveCronScheduler(
-        connection=Redis.from_url(args.url), logging_level=args.logging_level
+        connection=connect(args.url), logging_level=args.logging_level
     )
     scheduler.load_config_from_file(cron.__name__)
     scheduler.start()

@@ -27,6 +27,7 @@ from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from harness.devstack import DevStack
 from harness.faulty_smtp_sink import FaultySmtpSink
 from harness.redis_server import RedisServer
+from harness.sentinel import FailoverSet
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs import QUEUES
 from jobs.tuning import worker_class as worker_class_for
@@ -135,6 +136,14 @@ def restartable_redis(tmp_path):
     again on the same port and data directory."""
     with RedisServer(tmp_path, appendfsync="always") as server:
         yield server
+
+
+@pytest.fixture
+def failover_set(tmp_path):
+    """A primary, two replicas and three sentinels of the test's own, on free ports
+    (harness/sentinel.py); its ``url`` is the redis+sentinel:// REDIS_URL."""
+    with FailoverSet(tmp_path / "failover") as servers:
+        yield servers
 
 
 # -- smtp ------------------------------------------------------------------

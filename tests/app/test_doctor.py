@@ -12,7 +12,7 @@ from tests.conftest import GIPHY_FIXTURES
 
 GIPHY = "https://api.giphy.com"
 TRANSLATE = f"{GIPHY}/v1/gifs/translate"
-NAMES = ["redis", "smtp", "workers", "scheduler", "cron", "giphy"]
+NAMES = ["redis", "replicas", "smtp", "workers", "scheduler", "cron", "giphy"]
 # Giphy's 403 comes in the same envelope as its 401 (error_401.json)
 FORBIDDEN = {
     "data": [],
@@ -68,8 +68,22 @@ def test_redis_down_is_a_fail_line_not_a_traceback(make_app, smtp_sink):
     assert code == 1
     assert lines["redis"].startswith(f"FAIL  redis     no answer at 127.0.0.1:{port}/0")
     assert "REDIS_URL" in lines["redis"] and "hunter2" not in lines["redis"]
-    for name in ("workers", "scheduler", "cron"):
+    for name in ("replicas", "workers", "scheduler", "cron"):
         assert lines[name].startswith("FAIL") and "while Redis does not answer" in lines[name]
+
+
+def test_one_redis_has_no_replica_to_wait_for(app, everything_up, giphy_api):
+    _, lines = doctor(app)
+    assert lines["replicas"].startswith("ok ") and "one Redis" in lines["replicas"]
+
+
+def test_fewer_replicas_than_the_writes_wait_for_fail(make_app, everything_up, giphy_api):
+    code, lines = doctor(make_app(REDIS_WAIT_REPLICAS=1))
+
+    assert code == 1
+    assert lines["replicas"].startswith("FAIL") and "0 replicas" in lines["replicas"]
+    assert "fewer than REDIS_WAIT_REPLICAS=1" in lines["replicas"]
+    assert "every submission is refused" in lines["replicas"]
 
 
 def test_smtp_down_fails(app, everything_up, smtp_sink):

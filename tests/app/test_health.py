@@ -36,6 +36,7 @@ def test_healthy_with_redis_and_a_live_worker(client, redis, registered_worker):
         "workers": 1,
         "scheduler": False,
         "cron": 0,
+        "redis_topology": {"primary": redis_address(redis), "role": "master", "replicas": []},
     }
     assert response.headers["Cache-Control"] == "no-store"
 
@@ -71,6 +72,7 @@ def test_redis_down_is_503_not_500(default_limit):
         "workers": None,
         "scheduler": None,
         "cron": None,
+        "redis_topology": None,
     }
 
 
@@ -100,3 +102,8 @@ def test_never_rate_limited_and_needs_no_password(default_limit, redis, register
 
     assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5
     assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]  # the limit bites
+
+
+def redis_address(redis) -> str:
+    kwargs = redis.connection_pool.connection_kwargs
+    return f"{kwargs['host']}:{kwargs['port']}"

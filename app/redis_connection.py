@@ -1,0 +1,128 @@
+"""REDIS_URL to a redis-py client: one Redis server, or a primary found through Sentinel.
+
+``redis://[:password@]host:port/db`` is one server.
+``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]`` names the
+sentinels that watch a primary and its replicas. The client asks them where the
+primary is, and asks again whenever the one it knew stops answering or has become a
+replica (redis-py's SentinelConnectionPool), so every part of Work-It follows a
+failover without a restart. It is the URL rq-dashboard reads, parsed here by the
+library it uses (redis-sentinel-url); Flask-Limiter reads it too (``limiter_storage``).
+
+The password, if any, is the Redis servers'; the sentinels are asked without one.
+"""
+
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from redis.sentinel import Sentinel
+from redis_sentinel_url import connect as connect_url
+from redis_sentinel_url import parse_sentinel_url
+
+SENTINEL_SCHEME = "redis+sentinel"
+# A sentinel that does not answer within this is skipped for the next one: never
+# wait on one that is cut off from us.
+SENTINEL_TIMEOUT_SECONDS = 0.5
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.startswith(f"{SENTINEL_SCHEME}://")
+
+
+def connect(url: str, **options: Any) -> Redis:
+    """A client for REDIS_URL; ``options`` (timeouts, ...) go to its connections."""
+    _, client = connect_url(url, sentinel_options=sentinel_options(), client_options=options)
+    return client
+
+
+def sentinel_options() -> dict[str, float]:
+    return {
+        "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
+        "socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+    }
+
+
+def sentinel_for(client: Redis) -> tuple[Sentinel, str] | None:
+    """The Sentinel and service name behind a client made by ``connect``, or None
+    for a client of one server."""
+    pool = client.connection_pool
+    manager = getattr(pool, "sentinel_manager", None)
+    return (manager, pool.service_name) if manager is not None else None
+
+
+def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
+    """RATELIMIT_STORAGE_URI and RATELIMIT_STORAGE_OPTIONS for REDIS_URL.
+
+    Flask-Limiter's Sentinel storage takes the service from the URL's path but not a
+    database after it, and sends the URL's password to the sentinels too: so the
+    database goes in the options, and the sentinels are asked without a password."""
+    if not is_sentinel_url(url):
+        return url, {}
+    parsed = parse_sentinel_url(url)
+    hosts = ",".join(f"{host}:{port}" for host, port in parsed.hosts)
+    password = parsed.client_options.get("password")
+    auth = f":{password}@" if password else ""
+    uri = f"{SENTINEL_SCHEME}://{auth}{hosts}/{parsed.default_client.service}"
+    options = {
+        "db": parsed.client_options.get("db", 0),
+        "use_replicas": False,  # a count read from a lagging replica lets a burst through
+        "sentinel_kwargs": {**sentinel_options(), "password": None},
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+    return uri, options
+
+
+def address(client: Redis) -> str:
+    """Where the client's data lives, without a password: host:port/db, or
+    ``service <name> via sentinels host:port,...``."""
+    found = sentinel_for(client)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    if found is None:
+        kwargs = client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host')}:{kwargs.get('port')}/{db}"
+    sentinel, service = found
+    hosts = ",".join(_where(s) for s in sentinel.sentinels)
+    return f"service {service}/{db} via sentinels {hosts}"
+
+
+def _where(client: Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def topology(client: Redis) -> dict[str, Any]:
+    """What the client is connected to: the primary, its replicas with their lag
+    (seconds since each last acknowledged), and behind Sentinel the sentinels that
+    answer and the quorum they need to elect a new primary. Raises RedisError when
+    the primary does not answer."""
+    info = client.info("replication")
+    replicas = [
+        {"address": f"{v['ip']}:{v['port']}", "state": v.get("state"), "lag": v.get("lag")}
+        for k, v in info.items()
+        if k.startswith("slave") and isinstance(v, dict)
+    ]
+    found = sentinel_for(client)
+    shape: dict[str, Any] = {"role": info.get("role"), "replicas": replicas}
+    if found is None:
+        kwargs = client.connection_pool.connection_kwargs
+        return {"primary": f"{kwargs.get('host')}:{kwargs.get('port')}", **shape}
+    sentinel, service = found
+    host, port = client.connection_pool.get_master_address()
+    return {"primary": f"{host}:{port}", **shape, **_sentinels(sentinel, service)}
+
+
+def _sentinels(sentinel: Sentinel, service: str) -> dict[str, Any]:
+    answered, quorum, known = 0, None, 0
+    for node in sentinel.sentinels:
+        try:
+            state = node.sentinel_master(service)
+        except RedisError:  # a sentinel down or cut off: count it out, ask the next
+            continue
+        answered += 1
+        quorum = state.get("quorum", quorum)
+        known = max(known, state.get("num-other-sentinels", 0) + 1)
+    return {
+        "sentinels": {"configured": len(sentinel.sentinels), "answering": answered, "known": known},
+        "quorum": quorum,
+    }

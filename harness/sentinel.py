@@ -1,0 +1,201 @@
+"""A Redis that can fail over, on this machine: a primary, its replicas and three
+sentinels, each a real redis-server on a loopback free port, for the failover
+tests and `make failover-drill`.
+
+Every data node runs as the product asks of one (README, "When Redis fails over"):
+the append-only file synced on every write, and `min-replicas-to-write 1` so that a
+primary with no replica in reach refuses writes a failover would lose. The sentinels
+are quick to judge (a primary silent for DOWN_AFTER_MS is down), so a test sees a
+failover in seconds, not the production default's half minute.
+"""
+
+import contextlib
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import port_for
+from redis import Redis
+from redis.exceptions import RedisError
+
+from harness.polling import wait_for
+from harness.redis_server import REDIS_SERVER, RedisServer
+
+SERVICE = "workit"
+QUORUM = 2
+DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 4000
+# A primary takes writes only while this many replicas acknowledged within the lag.
+MIN_REPLICAS_TO_WRITE = 1
+MIN_REPLICAS_MAX_LAG = 3
+READY_SECONDS = 30
+
+
+class SentinelProcess:
+    """`redis-server sentinel.conf --sentinel`: it rewrites its own config file as it
+    learns the topology, so each gets a file of its own."""
+
+    def __init__(self, datadir: Path, primary_port: int) -> None:
+        self.port = port_for.select_random()
+        self.datadir = datadir
+        self.config = datadir / f"sentinel-{self.port}.conf"
+        self.config.write_text(
+            f"port {self.port}\n"
+            "bind 127.0.0.1\n"
+            f"dir {datadir}\n"
+            f"logfile {datadir / f'sentinel-{self.port}.log'}\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} {QUORUM}\n"
+            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}\n"
+            f"sentinel parallel-syncs {SERVICE} 1\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, str(self.config), "--sentinel"], stdout=subprocess.DEVNULL
+        )
+
+    def client(self) -> Redis:
+        return Redis("127.0.0.1", self.port, socket_connect_timeout=1, socket_timeout=1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class FailoverSet:
+    """A primary, ``replicas`` replicas and three sentinels; ``url`` is the
+    redis+sentinel:// REDIS_URL that finds whichever is primary now."""
+
+    def __init__(self, datadir: Path | str | None = None, replicas: int = 2) -> None:
+        self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="sentinel-")
+        self.datadir = Path(datadir or self._scratch.name)
+        self.nodes: list[RedisServer] = []
+        primary = self._node("node-0", replica_of=None)
+        self.nodes.append(primary)
+        self.nodes += [self._node(f"node-{n}", primary.port) for n in range(1, replicas + 1)]
+        self.sentinels = [SentinelProcess(self.datadir, primary.port) for _ in range(3)]
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        self.url = f"redis+sentinel://{hosts}/{SERVICE}/0"
+
+    def _node(self, name: str, replica_of: int | None) -> RedisServer:
+        datadir = self.datadir / name
+        datadir.mkdir(parents=True, exist_ok=True)
+        args = ["--min-replicas-to-write", str(MIN_REPLICAS_TO_WRITE)]
+        args += ["--min-replicas-max-lag", str(MIN_REPLICAS_MAX_LAG)]
+        if replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(replica_of)]
+        return RedisServer(datadir, appendfsync="always", extra_args=tuple(args))
+
+    # -- life ----------------------------------------------------------------
+
+    def start(self) -> "FailoverSet":
+        for node in self.nodes:
+            node.start()
+        wait_for(self._replicas_online, READY_SECONDS, "the replicas to sync", interval=0.1)
+        for sentinel in self.sentinels:
+            sentinel.start()
+        wait_for(self._sentinels_agree, READY_SECONDS, "the sentinels to see it all", interval=0.1)
+        return self
+
+    def stop(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.stop()
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                node.stop()
+
+    def __enter__(self) -> "FailoverSet":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    # -- what is where ---------------------------------------------------------
+
+    def primary_port(self) -> int | None:
+        """The primary the sentinels name now (the first that answers), or None."""
+        for sentinel in self.sentinels:
+            with contextlib.suppress(RedisError), sentinel.client() as client:
+                found = client.sentinel_get_master_addr_by_name(SERVICE)
+                if found:
+                    return int(found[1])
+        return None
+
+    def node(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
+
+    def primary(self) -> RedisServer:
+        return self.node(self.primary_port())
+
+    def _replicas_online(self, primary: RedisServer | None = None) -> bool:
+        primary = primary or self.nodes[0]
+        with Redis(primary.host, primary.port, socket_timeout=1) as client:
+            info = client.info("replication")
+        online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+        return len([r for r in online if r.get("state") == "online"]) == len(self.nodes) - 1
+
+    def _sentinels_agree(self) -> bool:
+        for sentinel in self.sentinels:
+            try:
+                with sentinel.client() as client:
+                    state = client.sentinel_master(SERVICE)
+            except RedisError:
+                return False
+            others = state.get("num-other-sentinels", 0)
+            if (
+                others != len(self.sentinels) - 1
+                or state.get("num-slaves", 0) != len(self.nodes) - 1
+            ):
+                return False
+        return True
+
+    # -- faults ----------------------------------------------------------------
+
+    def kill_primary(self) -> RedisServer:
+        """SIGKILL to the primary, as its machine dying; returns it (restart it later)."""
+        primary = self.primary()
+        primary.kill()
+        return primary
+
+    def wait_for_new_primary(self, old_port: int, timeout: float = 60) -> int:
+        """Until the sentinels name another primary and it takes writes; its port."""
+
+        def promoted() -> int | None:
+            port = self.primary_port()
+            if port in (None, old_port):
+                return None
+            with contextlib.suppress(RedisError), Redis("127.0.0.1", port) as client:
+                if client.info("replication").get("role") == "master":
+                    return port
+            return None
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            port = promoted()
+            if port:
+                return port
+            time.sleep(0.1)
+        raise AssertionError(f"no new primary {timeout}s after {old_port} went down")
+
+    def rejoin(self, node: RedisServer, timeout: float = 60) -> None:
+        """Start a node that was killed: it comes back with its own data as a primary
+        of nobody, and the sentinels turn it into a replica of the new primary."""
+        node.start()
+
+        def is_replica() -> bool:
+            with contextlib.suppress(RedisError), Redis("127.0.0.1", node.port) as client:
+                info = client.info("replication")
+                return info.get("role") == "slave" and info.get("master_link_status") == "up"
+            return False
+
+        wait_for(is_replica, timeout, f"node {node.port} to rejoin as a replica", interval=0.2)
