@@ -15,7 +15,7 @@ WORKERS               ?= 4
 export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT WORKERS
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast worker lint format bench screenshots clean
+.PHONY: help install dev test test-fast worker lint format failover-drill bench screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ lint: $(STAMP) ## ruff check and format check
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+failover-drill: $(STAMP) ## Redis with replicas and Sentinel here, no Docker: kill the primary 5 times under load, count what was lost
+	$(BIN)/python bench/failover_drill.py $(DRILL_ARGS)
 
 bench: $(STAMP) ## run every benchmark (a few minutes) and write docs/benchmarks.md; bench/soak.py is run by hand
 	$(BIN)/python bench/report.py

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import port_for
 import yaml
-from redis import Redis
 from rq import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from app.redis_connection import connect  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from jobs import MAILERS  # noqa: E402
 
@@ -134,7 +134,7 @@ def run_config(config: str | None, redis_url: str, args: argparse.Namespace) -> 
         wait_until_serving(port)
         for page in (BARE, POST):
             load(port, page, args.seconds / 4, args.connections)  # warm up, not counted
-        with Redis.from_url(redis_url) as redis:
+        with connect(redis_url) as redis:
             redis.flushdb()  # the warm-up's jobs
         results = {BARE: [], POST: []}
         for _ in range(args.rounds):
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def queued_jobs(redis_url: str) -> int:
-    with Redis.from_url(redis_url) as redis:
+    with connect(redis_url) as redis:
         return Queue(MAILERS, connection=redis).count
 
 

@@ -21,6 +21,7 @@ from rq.suspension import resume, suspend
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app  # noqa: E402
+from app.redis_connection import connect  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
 from harness.submissions import submit  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
@@ -83,7 +84,7 @@ def run_workers(command, env, redis_pid, sink, count, workers, late=False, timeo
     on an empty queue and the jobs are enqueued at once, timed from the first enqueue
     to the last email; every worker starts together (`rq worker` must: it will not
     start while suspended)."""
-    redis = Redis.from_url(env["REDIS_URL"])
+    redis = connect(env["REDIS_URL"])
     if not late:
         suspend(redis)
         enqueue(env, count)

@@ -9,43 +9,27 @@ And the two guards that make it so: a 202 only once a replica has the submission
 replicate (min-replicas-to-write).
 """
 
-import collections
 import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 
 import pytest
 
 from app import ROOT, submissions
 from app.errors import NO_REPLICAS, NOT_REPLICATED
 from app.redis_connection import connect, topology
+from bench.failover_drill import drill
 from harness.polling import wait_for
 from harness.sentinel import MIN_REPLICAS_MAX_LAG
-from harness.worker_processes import WorkerProcesses, process_env
+from harness.worker_processes import process_env
 
 pytestmark = pytest.mark.slow
-
-# The POSTs go on this long after the kill: the election (about 2 s here) and more.
-AFTER_KILL_SECONDS = 8
-BEFORE_KILL_SECONDS = 2
-PAUSE_BETWEEN_POSTS = 0.05
 
 
 @pytest.fixture
 def app_config(app_config, failover_set):
-    return {
-        **app_config,
-        "REDIS_URL": failover_set.url,
-        "REDIS_WAIT_REPLICAS": 1,
-        "REDIS_WAIT_TIMEOUT_MS": 1000,
-        "RATELIMIT_PER_CLIENT": "100000 per minute",  # the limiter's counts go there too
-        "RETRY_BASE_SECONDS": 1,
-        "RETRY_MAX": 5,
-    }
+    return {**app_config, "REDIS_URL": failover_set.url, "REDIS_WAIT_REPLICAS": 1}
 
 
 @pytest.fixture
@@ -62,95 +46,21 @@ def post(client, n: int):
     return client.post("/api/thoughts", json={"email": f"user{n}@example.com", "thought": f"t{n}"})
 
 
-@dataclass
-class Load:
-    """POSTs to the API from a thread, one every PAUSE_BETWEEN_POSTS, as people would."""
+@pytest.mark.timeout(300)
+def test_a_failover_under_load_loses_no_accepted_thought():
+    """`make failover-drill`, one round: the web under gunicorn, the worker pool and
+    two cron schedulers, all real processes, while a thread POSTs; the primary is
+    SIGKILLed mid-stream and rejoins once a replica is promoted."""
+    report = drill(rounds=1)
+    print("\n" + "\n".join(report.lines()))
 
-    app: object
-    answers: list = field(default_factory=list)  # (time, status, id or None)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        client = self.app.test_client()
-        n = 0
-        while not self.stop.is_set():
-            response = post(client, n)
-            body = response.get_json(silent=True) or {}
-            self.answers.append((time.monotonic(), response.status_code, body.get("id")))
-            n += 1
-            time.sleep(PAUSE_BETWEEN_POSTS)
-
-    def accepted(self) -> list[str]:
-        return [sid for _, status, sid in self.answers if status == 202]
-
-
-def test_a_failover_under_load_loses_no_accepted_thought(
-    app, app_config, failover_set, primary, smtp_sink
-):
-    workers = WorkerProcesses(process_env(app_config), workers=2)
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "jobs.scheduler"],
-        cwd=ROOT,
-        env=process_env(app_config),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    load = Load(app)
-    thread = threading.Thread(target=load.run, daemon=True)
-    try:
-        workers.start(1)
-        thread.start()
-        time.sleep(BEFORE_KILL_SECONDS)
-        wait_for(lambda: smtp_sink.messages, 30, "a first email before the kill")
-        killed_at = time.monotonic()
-        old = failover_set.kill_primary()
-        failover_set.wait_for_new_primary(old.port)
-        time.sleep(AFTER_KILL_SECONDS)
-        load.stop.set()
-        thread.join(timeout=30)
-
-        accepted = load.accepted()
-        statuses = collections.Counter(status for _, status, _ in load.answers)
-        assert set(statuses) <= {202, 503}, statuses
-        after_kill = [t for t, status, _ in load.answers if status == 202 and t > killed_at]
-        assert after_kill, f"no 202 in {AFTER_KILL_SECONDS} s after the kill: {statuses}"
-
-        def every_accepted_one_sent() -> bool:
-            return all(_status(primary, sid) == "sent" for sid in accepted)
-
-        wait_for(every_accepted_one_sent, 120, "every accepted thought to be sent")
-        emails = collections.Counter(m["To"] for m in smtp_sink.messages)
-        for sid in accepted:
-            assert submissions.load(primary, sid) is not None, f"{sid} was lost"
-        addresses = {submissions.load(primary, sid).email for sid in accepted}
-        assert all(emails[address] >= 1 for address in addresses)
-        duplicates = sum(count - 1 for count in emails.values())
-        print(
-            f"\nfailover: {len(load.answers)} POSTs, {len(accepted)} accepted, 0 lost, "
-            f"{duplicates} duplicate emails; first 202 {after_kill[0] - killed_at:.1f} s "
-            f"after the kill; answers {dict(statuses)}"
-        )
-        assert duplicates <= 1, f"{duplicates} duplicates: more than the stated window"
-        # The scheduler followed too: it still leads, on the new primary.
-        wait_for(lambda: _cron_leaders(primary) == 1, 30, "one cron scheduler to lead")
-    finally:
-        load.stop.set()
-        workers.stop_all()
-        scheduler.send_signal(signal.SIGTERM)
-        scheduler.wait(timeout=30)
-
-
-def _status(redis, submission_id: str) -> str | None:
-    try:
-        found = submissions.load(redis, submission_id)
-    except Exception:  # the election may still be on
-        return None
-    return found.status if found else None
-
-
-def _cron_leaders(redis) -> int:
-    return sum(1 for _ in redis.scan_iter("workit:cron:leader*"))
+    assert set(report.answers) <= {202, 503}, report.answers  # never a 500, never no answer
+    assert report.answers[202] > 0 and report.rounds[0].to_first_202 > 0
+    assert report.lost == []
+    assert report.scheduler_leads
+    # The stated window (LESSON.md, "When Redis fails over"): a run in flight whose
+    # lock the dead primary had not yet shipped; at most one per failover.
+    assert report.duplicates <= len(report.rounds)
 
 
 def test_a_thought_is_refused_not_accepted_when_no_replica_acknowledges_it(
