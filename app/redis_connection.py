@@ -8,10 +8,13 @@ replica (redis-py's SentinelConnectionPool), so every part of Work-It follows a
 failover without a restart. It is the URL rq-dashboard reads, parsed here by the
 library it uses (redis-sentinel-url); Flask-Limiter reads it too (``limiter_storage``).
 
-The password, if any, is the Redis servers'; the sentinels are asked without one.
+The password, if any, is sent to the servers and to the sentinels alike (as
+Flask-Limiter sends it): give the sentinels the same one (`requirepass`, and
+`sentinel auth-pass` for the servers they watch).
 """
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -31,14 +34,19 @@ def is_sentinel_url(url: str) -> bool:
 
 def connect(url: str, **options: Any) -> Redis:
     """A client for REDIS_URL; ``options`` (timeouts, ...) go to its connections."""
-    _, client = connect_url(url, sentinel_options=sentinel_options(), client_options=options)
+    asked = sentinel_options(url)
+    _, client = connect_url(url, sentinel_options=asked, client_options=options)
     return client
 
 
-def sentinel_options() -> dict[str, float]:
+def sentinel_options(url: str) -> dict[str, Any]:
+    password = (
+        parse_sentinel_url(url).client_options.get("password") if is_sentinel_url(url) else None
+    )
     return {
         "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
         "socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+        **({"password": password} if password else {}),
     }
 
 
@@ -54,23 +62,19 @@ def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
     """RATELIMIT_STORAGE_URI and RATELIMIT_STORAGE_OPTIONS for REDIS_URL.
 
     Flask-Limiter's Sentinel storage takes the service from the URL's path but not a
-    database after it, and sends the URL's password to the sentinels too: so the
-    database goes in the options, and the sentinels are asked without a password."""
+    database after it, so the database goes in the options. The options have the
+    same keys for both kinds of URL: Flask-Limiter's one Limiter merges each app's
+    options into the last app's (tests make many apps in one process), so a key only
+    one kind takes would reach the other."""
+    options = {"db": 0, "socket_connect_timeout": 2, "socket_timeout": 5}
     if not is_sentinel_url(url):
-        return url, {}
+        return url, {**options, "db": int(urlsplit(url).path.strip("/") or 0)}
     parsed = parse_sentinel_url(url)
     hosts = ",".join(f"{host}:{port}" for host, port in parsed.hosts)
     password = parsed.client_options.get("password")
     auth = f":{password}@" if password else ""
     uri = f"{SENTINEL_SCHEME}://{auth}{hosts}/{parsed.default_client.service}"
-    options = {
-        "db": parsed.client_options.get("db", 0),
-        "use_replicas": False,  # a count read from a lagging replica lets a burst through
-        "sentinel_kwargs": {**sentinel_options(), "password": None},
-        "socket_connect_timeout": 2,
-        "socket_timeout": 5,
-    }
-    return uri, options
+    return uri, {**options, "db": parsed.client_options.get("db", 0)}
 
 
 def address(client: Redis) -> str:

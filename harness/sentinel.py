@@ -7,6 +7,12 @@ the append-only file synced on every write, and `min-replicas-to-write 1` so tha
 primary with no replica in reach refuses writes a failover would lose. The sentinels
 are quick to judge (a primary silent for DOWN_AFTER_MS is down), so a test sees a
 failover in seconds, not the production default's half minute.
+
+With ``proxied_primary`` a TcpProxy (harness/tcp_proxy.py) stands in front of the
+first primary, and everyone reaches it only through the proxy: the replicas
+replicate from the proxy's port, the sentinels monitor the proxy's address, and the
+app asks the sentinels, so it connects there too. Cutting the proxy is a network
+partition with the primary alone on its side (tests/test_partition.py).
 """
 
 import contextlib
@@ -21,11 +27,12 @@ from redis.exceptions import RedisError
 
 from harness.polling import wait_for
 from harness.redis_server import REDIS_SERVER, RedisServer
+from harness.tcp_proxy import TcpProxy
 
 SERVICE = "workit"
 QUORUM = 2
-DOWN_AFTER_MS = 1000
-FAILOVER_TIMEOUT_MS = 4000
+DOWN_AFTER_MS = 2500
+FAILOVER_TIMEOUT_MS = 10000
 # A primary takes writes only while this many replicas acknowledged within the lag.
 MIN_REPLICAS_TO_WRITE = 1
 MIN_REPLICAS_MAX_LAG = 3
@@ -72,23 +79,48 @@ class SentinelProcess:
 
 class FailoverSet:
     """A primary, ``replicas`` replicas and three sentinels; ``url`` is the
-    redis+sentinel:// REDIS_URL that finds whichever is primary now."""
+    redis+sentinel:// REDIS_URL that finds whichever is primary now.
 
-    def __init__(self, datadir: Path | str | None = None, replicas: int = 2) -> None:
+    ``proxied_primary``: the first primary (node-0) is reached only through
+    ``proxy``, a TcpProxy started and stopped with the set. The replicas replicate
+    from the proxy's port and the sentinels monitor its address; node-0 announces
+    the proxy's address as its own (replica-announce-port), so that once it is a
+    replica, its new primary lists it there and the sentinels keep talking to it
+    through the proxy: one address for node-0, whatever its role.
+
+    ``min_replicas_to_write``: MIN_REPLICAS_TO_WRITE unless a test removes the guard
+    (0) to show what it prevents.
+    """
+
+    def __init__(
+        self,
+        datadir: Path | str | None = None,
+        replicas: int = 2,
+        proxied_primary: bool = False,
+        min_replicas_to_write: int = MIN_REPLICAS_TO_WRITE,
+    ) -> None:
         self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="sentinel-")
         self.datadir = Path(datadir or self._scratch.name)
+        self.min_replicas_to_write = min_replicas_to_write
         self.nodes: list[RedisServer] = []
+        self.proxy: TcpProxy | None = None
         primary = self._node("node-0", replica_of=None)
         self.nodes.append(primary)
-        self.nodes += [self._node(f"node-{n}", primary.port) for n in range(1, replicas + 1)]
-        self.sentinels = [SentinelProcess(self.datadir, primary.port) for _ in range(3)]
+        monitored = primary.port
+        if proxied_primary:
+            self.proxy = TcpProxy(primary.host, primary.port)
+            monitored = self.proxy.port
+            primary.command += ["--replica-announce-ip", self.proxy.host]
+            primary.command += ["--replica-announce-port", str(self.proxy.port)]
+        self.nodes += [self._node(f"node-{n}", monitored) for n in range(1, replicas + 1)]
+        self.sentinels = [SentinelProcess(self.datadir, monitored) for _ in range(3)]
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         self.url = f"redis+sentinel://{hosts}/{SERVICE}/0"
 
     def _node(self, name: str, replica_of: int | None) -> RedisServer:
         datadir = self.datadir / name
         datadir.mkdir(parents=True, exist_ok=True)
-        args = ["--min-replicas-to-write", str(MIN_REPLICAS_TO_WRITE)]
+        args = ["--min-replicas-to-write", str(self.min_replicas_to_write)]
         args += ["--min-replicas-max-lag", str(MIN_REPLICAS_MAX_LAG)]
         if replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]
@@ -97,6 +129,8 @@ class FailoverSet:
     # -- life ----------------------------------------------------------------
 
     def start(self) -> "FailoverSet":
+        if self.proxy is not None:
+            self.proxy.start()
         for node in self.nodes:
             node.start()
         wait_for(self._replicas_online, READY_SECONDS, "the replicas to sync", interval=0.1)
@@ -111,6 +145,8 @@ class FailoverSet:
         for node in self.nodes:
             with contextlib.suppress(Exception):
                 node.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
 
     def __enter__(self) -> "FailoverSet":
         return self.start()
@@ -132,6 +168,9 @@ class FailoverSet:
         return None
 
     def node(self, port: int) -> RedisServer:
+        """The node at ``port``: its own, or (node-0) the proxy's in front of it."""
+        if self.proxy is not None and port == self.proxy.port:
+            return self.nodes[0]
         return next(node for node in self.nodes if node.port == port)
 
     def primary(self) -> RedisServer:
@@ -191,6 +230,10 @@ class FailoverSet:
         """Start a node that was killed: it comes back with its own data as a primary
         of nobody, and the sentinels turn it into a replica of the new primary."""
         node.start()
+        self.wait_for_replica(node, timeout)
+
+    def wait_for_replica(self, node: RedisServer, timeout: float = 60) -> None:
+        """Until ``node``, asked directly, is a replica with its link to its primary up."""
 
         def is_replica() -> bool:
             with contextlib.suppress(RedisError), Redis("127.0.0.1", node.port) as client:

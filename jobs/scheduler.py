@@ -13,6 +13,7 @@ The recurring jobs themselves are declared in jobs/cron.py.
 """
 
 import argparse
+import contextlib
 import logging
 import os
 
@@ -49,7 +50,32 @@ class OneActiveCronScheduler(CronScheduler):
             doing = "leads: enqueues the recurring jobs" if leading else "stands by"
             log.info("cron scheduler %s: %s", self.name, doing)
         self.leading = leading
-        return super().enqueue_jobs() if leading else []
+        if not leading:
+            return []
+        with self._through_an_outage("enqueue the recurring jobs"):
+            return super().enqueue_jobs()
+        return []
+
+    # RQ's CronScheduler exits on the first Redis error. Redis restarting, or failing
+    # over to a replica (LESSON.md, "When Redis fails over"), must not end it: skip
+    # this beat, log one line, and look again at the next.
+
+    def heartbeat(self) -> None:
+        with self._through_an_outage("beat"):
+            super().heartbeat()
+
+    def save(self, pipeline=None) -> None:
+        with self._through_an_outage("save its jobs' times"):
+            super().save(pipeline)
+
+    @contextlib.contextmanager
+    def _through_an_outage(self, what: str):
+        try:
+            yield
+        except RedisError as exc:
+            log.warning(
+                "cron scheduler %s: could not %s (Redis: %s); again soon", self.name, what, exc
+            )
 
     def calculate_sleep_interval(self) -> float:
         """A standby sleeps a few seconds between looks at the lock; the leader wakes in
@@ -59,7 +85,8 @@ class OneActiveCronScheduler(CronScheduler):
         return min(super().calculate_sleep_interval(), LEADER_TTL_SECONDS / 3)
 
     def register_death(self, pipeline=None) -> None:
-        super().register_death(pipeline)
+        with self._through_an_outage("register its death"):
+            super().register_death(pipeline)
         if self.leading:
             try:
                 self.leader_lock.release()

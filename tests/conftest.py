@@ -87,9 +87,11 @@ def pytest_runtest_setup(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Serial or not (--serial, above); browser tests need Debian's Chromium, and
-    outside CI they skip if it is missing."""
+    """Serial or not (--serial, above); slow tests first, so that pytest-xdist
+    starts the long waits early rather than ending on one; browser tests need
+    Debian's Chromium, and outside CI they skip if it is missing."""
     select_serial(config, items)
+    items.sort(key=lambda item: "slow" not in item.keywords)  # stable: order kept within
     if CHROMIUM or os.environ.get("CI"):
         return
     skip = pytest.mark.skip(reason="no Chromium on PATH (run bin/ensure-chromium as root)")
@@ -143,6 +145,17 @@ def failover_set(tmp_path):
     """A primary, two replicas and three sentinels of the test's own, on free ports
     (harness/sentinel.py); its ``url`` is the redis+sentinel:// REDIS_URL."""
     with FailoverSet(tmp_path / "failover") as servers:
+        yield servers
+
+
+@pytest.fixture
+def partitioned_set(tmp_path, request):
+    """A failover_set whose first primary everyone reaches through a TcpProxy, its
+    ``proxy``, that the test cuts for a network partition (harness/sentinel.py). An
+    indirect parameter gives FailoverSet other keyword arguments, such as
+    ``{"min_replicas_to_write": 0}`` to start it without that guard."""
+    options = getattr(request, "param", {})
+    with FailoverSet(tmp_path / "partition", proxied_primary=True, **options) as servers:
         yield servers
 
 

@@ -10,7 +10,8 @@ SENTINELS = "redis+sentinel://:s3cret@127.0.0.1:26379,127.0.0.1:26380/workit/3"
 def test_a_plain_url_is_one_server_and_the_limiter_reads_it_as_it_is(redis_url):
     client = connect(redis_url)
     assert client.ping()
-    assert limiter_storage(redis_url) == (redis_url, {})
+    uri, options = limiter_storage(redis_url)
+    assert uri == redis_url and options["db"] == 0
 
 
 def test_a_sentinel_url_names_the_service_the_database_and_the_password():
@@ -23,8 +24,8 @@ def test_a_sentinel_url_names_the_service_the_database_and_the_password():
     assert pool.connection_kwargs["socket_timeout"] == 5
     hosts = [s.connection_pool.connection_kwargs for s in pool.sentinel_manager.sentinels]
     assert [(h["host"], h["port"]) for h in hosts] == [("127.0.0.1", 26379), ("127.0.0.1", 26380)]
-    # the sentinels are asked without the servers' password, and never wait long
-    assert all("password" not in h or h["password"] is None for h in hosts)
+    # the sentinels are asked with the same password, and never wait long
+    assert all(h["password"] == "s3cret" for h in hosts)
     assert all(h["socket_timeout"] == 0.5 for h in hosts)
 
 
@@ -37,5 +38,17 @@ def test_the_limiter_gets_the_service_in_its_url_and_the_database_in_its_options
     uri, options = limiter_storage(SENTINELS)
     assert uri == "redis+sentinel://:s3cret@127.0.0.1:26379,127.0.0.1:26380/workit"
     assert options["db"] == 3
-    assert options["sentinel_kwargs"]["password"] is None
-    assert options["use_replicas"] is False
+
+
+def test_the_limiter_options_have_the_same_keys_for_both_kinds_of_url(redis_url):
+    """Flask-Limiter keeps one Limiter and merges each app's options into the last
+    app's: a key only the Sentinel storage takes would break the next plain app."""
+    assert limiter_storage(SENTINELS)[1].keys() == limiter_storage(redis_url)[1].keys()
+
+
+def test_a_plain_app_made_after_a_sentinel_app_still_limits(make_app, redis):
+    make_app(REDIS_URL=SENTINELS)
+    client = make_app(RATELIMIT_PER_CLIENT="1 per minute").test_client()
+    body = {"email": "ada@example.com", "thought": "one"}
+    assert client.post("/api/thoughts", json=body).status_code == 202
+    assert client.post("/api/thoughts", json=body).status_code == 429

@@ -8,13 +8,14 @@ import time
 
 import pytest
 from honcho.environ import parse_procfile
+from redis import Redis
 from rq import Queue
 from rq.cron import CronScheduler
 
 from app import ROOT
 from harness.polling import wait_for
 from harness.worker_processes import process_env
-from jobs.scheduler import LEADER_KEY, STANDBY_CHECK_SECONDS
+from jobs.scheduler import LEADER_KEY, LEADER_TTL_SECONDS, STANDBY_CHECK_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +66,31 @@ def test_two_schedulers_enqueue_each_sweep_once_and_the_standby_takes_over(sched
 
     wait_for(lambda: len(sweeps(redis)) == 2, 60, "the standby never took over")
     assert redis.get(LEADER_KEY).decode() != leader
+
+
+def test_a_scheduler_lives_through_a_redis_outage(app_config, restartable_redis):
+    """RQ's CronScheduler exits on the first Redis error; ours skips the beat and goes
+    on (a restart, a failover). The outage outlasts a leader's beat, so one falls in it."""
+    env = process_env({**app_config, "REDIS_URL": restartable_redis.url})
+    proc = subprocess.Popen(COMMAND, shell=True, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        with Redis.from_url(restartable_redis.url) as redis:
+            wait_for(lambda: redis.exists(LEADER_KEY), 60, "the scheduler to lead")
+            restartable_redis.stop()
+            time.sleep(LEADER_TTL_SECONDS / 3 + 2)
+            restartable_redis.start()
+            back = time.time()
+            assert proc.poll() is None, "the scheduler exited during the outage"
+
+            def beats_again() -> bool:
+                return any(
+                    s.last_heartbeat and s.last_heartbeat.timestamp() > back
+                    for s in CronScheduler.all(redis, cleanup=False)
+                )
+
+            wait_for(beats_again, 60, "the scheduler to beat again after the outage")
+            assert proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
