@@ -55,15 +55,26 @@ def compose_command() -> list[str]:
 
 
 def gunicorn_command(config: str | None, port: int) -> list[str]:
-    """The compose web command, bound to ``port``, serving bench_app; ``config`` like
-    "sync:5" or "gthread:2x8" replaces its worker class, workers and threads."""
-    args = compose_command()[1:-1]
+    """The compose web command, bound to 127.0.0.1:``port`` instead of compose's
+    0.0.0.0:5000, serving bench_app; ``config`` like "sync:5" or "gthread:2x8" replaces
+    its worker class, workers and threads."""
+    args = without_bind(compose_command()[1:-1])
     if config:
         worker_class, _, counts = config.partition(":")
         workers, _, threads = counts.partition("x")
         args = ["--worker-class", worker_class, "--workers", workers, "--threads", threads or "1"]
     args += ["--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning"]
     return [str(Path(sys.executable).parent / "gunicorn"), *args, "bench.handoff:bench_app()"]
+
+
+def without_bind(args: list[str]) -> list[str]:
+    """gunicorn binds every --bind given, so compose's own must go."""
+    kept, skip = [], False
+    for arg in args:
+        if not skip and arg != "--bind":
+            kept.append(arg)
+        skip = arg == "--bind"
+    return kept
 
 
 def describe(command: list[str]) -> str:

@@ -45,6 +45,11 @@ BENCHES = [
         "Speed work, trick by trick",
         "Which tricks earn their place in the worker.",
     ),
+    Bench(
+        "bench/replication.py",
+        "A replica and WAIT",
+        "What writes that survive a failover cost the POST and the workers.",
+    ),
     Bench("bench/scaling.py", "Scaling with workers", "Do more workers send more?", "scaling.png"),
     Bench(
         "bench/end_to_end.py",

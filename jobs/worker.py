@@ -20,6 +20,7 @@ import os
 import psutil
 from flask import Flask, has_app_context
 from rq import SimpleWorker, Worker
+from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
 from rq.exceptions import StopRequested
 from rq.job import Job
 
@@ -59,6 +60,23 @@ def prepare_app() -> Flask:
     return app
 
 
+# A Redis restart or failover kills a worker's RQ scheduler (it moves due retries and
+# delayed jobs onto the queue), and RQ starts it again only in the worker's maintenance
+# pass: at most every 10 minutes by default, and for an idle worker only when its wait
+# for a job ends, worker_ttl - 15 s (7 minutes by default). Both every 30 s instead.
+MAINTENANCE_SECONDS = 30
+WORKER_TTL_SECONDS = MAINTENANCE_SECONDS + 15
+
+
+def _look_after_the_scheduler(kwargs: dict) -> dict:
+    """`rq worker` passes RQ's defaults explicitly: those are replaced too."""
+    if kwargs.get("maintenance_interval") in (None, DEFAULT_MAINTENANCE_TASK_INTERVAL):
+        kwargs["maintenance_interval"] = MAINTENANCE_SECONDS
+    if kwargs.get("worker_ttl") in (None, DEFAULT_WORKER_TTL):
+        kwargs["worker_ttl"] = WORKER_TTL_SECONDS
+    return kwargs
+
+
 class AppSimpleWorker(SimpleWorker):
     """Runs each job in this process: no fork, so a job costs its own CPU and little
     more. A job that kills the process (SIGKILL, out of memory, a segfault) takes only
@@ -74,7 +92,7 @@ class AppSimpleWorker(SimpleWorker):
     log_result_lifespan = False
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_look_after_the_scheduler(kwargs))
         config = prepare_app().config
         self.max_jobs = config["WORKER_MAX_JOBS"]
         self.max_memory_bytes = config["WORKER_MAX_MEMORY_MB"] * 1024 * 1024
@@ -95,7 +113,7 @@ class AppSimpleWorker(SimpleWorker):
 
 class AppWorker(Worker):
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_look_after_the_scheduler(kwargs))
         prepare_app()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:

@@ -8,6 +8,7 @@ import pytest
 from bench import handoff
 from tests.test_compose import SERVICES
 
+BENCH_FLAGS = ["--bind", "127.0.0.1:8000", "--no-control-socket", "--log-level", "warning"]
 OK_RUN = {"n": 2, "seconds": 1.0, "latencies": [0.001, 0.002]}
 
 
@@ -32,7 +33,8 @@ def test_quick_run_completes_with_both_pages_and_no_problem():
 def test_the_bench_serves_the_compose_web_command():
     command = handoff.gunicorn_command(None, 8000)
     compose = SERVICES["web"]["command"]
-    assert command[1 : len(compose) - 1] == compose[1:-1]
+    assert "0.0.0.0:5000" in compose
+    assert command[1:-1] == [*handoff.without_bind(compose[1:-1]), *BENCH_FLAGS]
     assert handoff.describe(handoff.gunicorn_command("sync:5", 8000)) == "sync 5x1"
 
 

@@ -57,6 +57,7 @@ def test_a_failover_under_load_loses_no_accepted_thought():
     assert set(report.answers) <= {202, 503}, report.answers  # never a 500, never no answer
     assert report.answers[202] > 0 and report.rounds[0].to_first_202 > 0
     assert report.lost == []
+    assert report.stuck == []  # every accepted thought sent, retries included
     assert report.scheduler_leads
     # The stated window (LESSON.md, "When Redis fails over"): a run in flight whose
     # lock the dead primary had not yet shipped; at most one per failover.

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import port_for
@@ -192,6 +193,30 @@ def test_a_worker_keeps_going_across_a_redis_restart(
             lambda: all(status(redis, i) == "sent" for i in first + second), 30, "not all sent"
         )
         assert len(smtp_sink.messages) == 6
+
+
+def test_delayed_jobs_move_again_after_redis_was_down_for_a_while(
+    app_config, restartable_redis, smtp_sink
+):
+    """A worker's RQ scheduler (it moves due retries and delayed jobs onto the queue)
+    dies on a Redis error, and RQ starts it again only in the worker's maintenance
+    pass: every 10 minutes by default, every 30 s in jobs/worker.py. Without that,
+    every retry waits up to 10 minutes after a Redis restart or failover."""
+    settings = {**app_config, "REDIS_URL": restartable_redis.url}
+    with WorkerProcesses(process_env(settings)) as workers:
+        workers.start(1)
+        redis = Redis.from_url(restartable_redis.url)
+        wait_for(lambda: redis.keys("rq:scheduler-lock:*"), 30, "the worker's scheduler")
+
+        restartable_redis.kill()
+        time.sleep(3)  # long enough for the scheduler's next poll to fail for good
+        restartable_redis.start()
+        # The dead scheduler's lock would expire within 61 s; expire it now.
+        redis.delete(*redis.keys("rq:scheduler-lock:*"))
+        job = Queue("default", connection=redis).enqueue_in(timedelta(seconds=1), len, "abc")
+
+        wait_for(lambda: job.get_status() == "finished", 60, "the delayed job to run")
+        redis.close()
 
 
 def test_mail_server_down_for_a_while_then_everything_is_delivered(
