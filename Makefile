@@ -57,6 +57,7 @@ export TEST_WORKERS
 
 test: $(STAMP) ## run every test (browser tests included): the serial ones beside the rest
 	$(BIN)/python bin/ensure-chromium
+	$(BIN)/python bin/ensure-prometheus
 	@bin/run-tests $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the inner loop: test, but not the slow, browser and serial tests

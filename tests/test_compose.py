@@ -254,3 +254,85 @@ def test_the_dev_sink_keeps_a_bounded_mailbox():
     """On a shared laptop the sink's file must not grow without end: the newest 10,000."""
     words = shell_words(PROCFILE["mailcatcher"])
     assert words[words.index("--messages-limit") + 1] == "10000"
+
+
+# -- prometheus and alertmanager (ops/) ------------------------------------------------
+
+PROMETHEUS_YML = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text())
+ALERTMANAGER_YML = yaml.safe_load((ROOT / "ops/alertmanager/alertmanager.yml").read_text())
+
+
+def mounts(name: str) -> dict[str, str]:
+    """A service's volumes: target -> `source[:mode]`."""
+    found = {}
+    for volume in SERVICES[name]["volumes"]:
+        source, target, *mode = volume.split(":")
+        found[target] = ":".join([source, *mode])
+    return found
+
+
+def flag(words: list[str], name: str) -> str:
+    values = [word.split("=", 1)[1] for word in words if word.startswith(f"--{name}=")]
+    assert len(values) == 1, (name, words)
+    return values[0]
+
+
+def test_prometheus_and_alertmanager_run_pinned_images_with_ops_configs_read_only():
+    for name, image, folder, target in [
+        ("prometheus", "prom/prometheus", "prometheus", "/etc/prometheus"),
+        ("alertmanager", "prom/alertmanager", "alertmanager", "/etc/alertmanager"),
+    ]:
+        repository, _, tag = SERVICES[name]["image"].partition(":")
+        assert repository == image and re.fullmatch(r"v\d+\.\d+\.\d+", tag), name
+        assert mounts(name)[target] == f"./ops/{folder}:ro", name
+        assert (ROOT / "ops" / folder / f"{folder}.yml").is_file()
+
+
+def test_prometheus_and_alertmanager_publish_their_ports_on_loopback_only():
+    assert SERVICES["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert SERVICES["alertmanager"]["ports"] == ["127.0.0.1:9093:9093"]
+
+
+def test_prometheus_runs_the_mounted_config_after_writing_the_dashboard_password():
+    """prometheus.yml's password_file is the file the entrypoint's shell writes from
+    $DASHBOARD_PASSWORD, which comes from the .env the app services read."""
+    entrypoint = SERVICES["prometheus"]["entrypoint"]
+    assert entrypoint[:2] == ["sh", "-c"]
+    words = shell_words(entrypoint)
+    assert words[0] == "/bin/prometheus"
+    assert flag(words, "config.file") == "/etc/prometheus/prometheus.yml"
+    assert flag(words, "storage.tsdb.path") in mounts("prometheus")
+    (scrape,) = PROMETHEUS_YML["scrape_configs"]
+    password_file = scrape["basic_auth"]["password_file"]
+    assert f'printf %s "$$DASHBOARD_PASSWORD" > {password_file} &&' in entrypoint[2]
+    assert password_file.startswith(flag(words, "storage.tsdb.path") + "/")  # writable there
+    assert SERVICES["prometheus"]["env_file"] == SERVICES["web"]["env_file"]
+    assert scrape["basic_auth"]["username"] == config.SETTINGS["DASHBOARD_USERNAME"][1]
+
+
+def test_prometheus_scrapes_the_web_service_on_the_port_gunicorn_binds():
+    (scrape,) = PROMETHEUS_YML["scrape_configs"]
+    assert scrape["job_name"] == "workit" and scrape.get("metrics_path", "/metrics") == "/metrics"
+    (target,) = [t for group in scrape["static_configs"] for t in group["targets"]]
+    host, port = target.split(":")
+    command = SERVICES["web"]["command"]
+    assert host == "web" and command[command.index("--bind") + 1] == f"0.0.0.0:{port}"
+    assert "web" in SERVICES["prometheus"]["depends_on"]
+
+
+def test_prometheus_alerts_through_the_alertmanager_service():
+    (alertmanagers,) = PROMETHEUS_YML["alerting"]["alertmanagers"]
+    targets = [t for group in alertmanagers["static_configs"] for t in group["targets"]]
+    assert targets == ["alertmanager:9093"]  # the service, on the port it publishes
+    assert "alertmanager" in SERVICES["prometheus"]["depends_on"]
+    assert flag(SERVICES["alertmanager"]["command"], "config.file") == (
+        "/etc/alertmanager/alertmanager.yml"
+    )
+
+
+def test_alertmanager_mails_through_the_mail_catcher_as_the_app_does():
+    smtp = ALERTMANAGER_YML["global"]
+    app_env = COMPOSE["x-app"]["environment"]
+    assert smtp["smtp_smarthost"] == f"{app_env['MAIL_SERVER']}:{app_env['MAIL_PORT']}"
+    assert smtp["smtp_require_tls"] is False  # the mail catcher speaks plain SMTP
+    assert "mailcatcher" in SERVICES["alertmanager"]["depends_on"]
