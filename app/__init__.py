@@ -57,7 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     configure_logging()
 
-    from app import api, dashboard, doctor, health, views
+    from app import api, dashboard, doctor, health, metrics, views
 
     app.json = api.StrictJSONProvider(app)
     app.url_map.converters["submission_id"] = SubmissionIdConverter  # before the routes
@@ -66,6 +66,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
     dashboard.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     app.cli.add_command(doctor.doctor_command)  # requeue-stuck comes from jobs/ (pyproject)
     return app

@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import datetime
 from itertools import accumulate
 from typing import Any
 
@@ -130,6 +131,21 @@ def journey_json(submission: Submission, events: list[dict[str, str]]) -> list[d
     ]
 
 
+def queue_wait(submission: Submission, events: list[dict[str, str]]) -> str | None:
+    """How long its job waited for a worker ("120 ms"): from its enqueue, or its due
+    time if scheduled, to the start of the first attempt. None until one started."""
+    enqueued = submission.send_at or _first(events, "enqueued")
+    started = _first(events, "started")
+    if not (enqueued and started):
+        return None
+    waited = datetime.fromisoformat(started) - datetime.fromisoformat(enqueued)
+    return timing.format_ms(max(0.0, waited.total_seconds() * 1000))
+
+
+def _first(events: list[dict[str, str]], name: str) -> str | None:
+    return next((event["at"] for event in events if event["event"] == name), None)
+
+
 def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, Any]:
     """What a client may see: never the email address, which the id alone should not reveal."""
     return {
@@ -150,5 +166,6 @@ def as_json(submission: Submission, events: list[dict[str, str]]) -> dict[str, A
         }
         if submission.gif_source
         else None,
+        "queue_wait": queue_wait(submission, events),
         "journey": journey_json(submission, events),
     }

@@ -68,6 +68,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # The job dashboard at /rq; off while DASHBOARD_PASSWORD is empty.
     "DASHBOARD_USERNAME": (str, "admin"),
     "DASHBOARD_PASSWORD": (str, ""),
+    # Prometheus metrics at /metrics (app/metrics.py), behind the dashboard's sign-in
+    # when it has a password; open without one (make dev serves on 127.0.0.1 only).
+    "METRICS_ENABLED": (_bool, True),
     "WTF_CSRF_ENABLED": (_bool, True),
     # Largest request body, in bytes: 413 past it, before it is read (Flask's own
     # setting). The form and the API's JSON are a few hundred bytes.

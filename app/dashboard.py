@@ -1,10 +1,11 @@
 """rq-dashboard at /rq (lesson step 8, Sidekiq::Web's counterpart), behind HTTP basic auth.
 
 Off unless DASHBOARD_PASSWORD is set: a dashboard that can requeue and delete
-jobs never ships open. Its buttons post without CSRF tokens (and one of its
-actions answers GET), so instead of Flask-WTF's check it refuses every request
-that a browser says another site made (the Fetch Metadata `Sec-Fetch-Site`
-header), while typing the address or clicking within the dashboard still works.
+jobs never ships open. The same sign-in guards /metrics (app/metrics.py) when set.
+Its buttons post without CSRF tokens (and one of its actions answers GET), so
+instead of Flask-WTF's check it refuses every request that a browser says another
+site made (the Fetch Metadata `Sec-Fetch-Site` header), while typing the address
+or clicking within the dashboard still works.
 
 Every request under /rq, whatever its method or whether a route matches, is
 checked by one app-wide hook that runs before rq-dashboard's own (which opens a
@@ -12,14 +13,17 @@ Redis connection for the instance in the URL, and fails on a bad one): not
 Flask-HTTPAuth's ``login_required``, which lets OPTIONS through unchecked.
 """
 
+import contextlib
 import hmac
 import re
 import time
+from collections.abc import Iterator
 
 import rq_dashboard
 from flask import Flask, abort, current_app, request
 from flask_httpauth import HTTPBasicAuth
 from limits import parse
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import JOB_ID_PATTERN, Job
 from werkzeug.datastructures import Authorization
@@ -30,6 +34,7 @@ from app.extensions import csrf, get_redis
 from app.limits import limiter
 
 URL_PREFIX = "/rq"
+METRICS_PATH = "/metrics"  # app/metrics.py
 OTHER_SITES = {"cross-site", "same-site"}
 # Wrong passwords allowed per user name and client address; past it, 429 until the
 # minute is over, without the password being checked (or a guesser would go on
@@ -55,7 +60,8 @@ def verify_password(username: str, password: str) -> str | None:
 
 
 def _is_dashboard(path: str) -> bool:
-    return path == URL_PREFIX or path.startswith(URL_PREFIX + "/")
+    """The dashboard, and the metrics Prometheus reads (its scrape signs in the same way)."""
+    return path in (URL_PREFIX, METRICS_PATH) or path.startswith(URL_PREFIX + "/")
 
 
 def _sign_in_key(credentials: Authorization) -> str:
@@ -75,6 +81,18 @@ def _refuse_over_limit(key: str) -> None:
     )
 
 
+@contextlib.contextmanager
+def _without_redis_for_metrics() -> Iterator[None]:
+    """The wrong-password counter lives in Redis. With Redis down the dashboard cannot
+    work anyway (503), but a scrape must still get in and report it (workit_redis_up 0),
+    so there the password is checked without the counter."""
+    try:
+        yield
+    except RedisError:
+        if request.path != METRICS_PATH:
+            raise
+
+
 def guard() -> Response | None:
     """Every request under /rq: signed in, and not made by another site's page."""
     if not _is_dashboard(request.path):
@@ -83,9 +101,11 @@ def guard() -> Response | None:
     if credentials is None:
         return auth.auth_error_callback(401)
     key = _sign_in_key(credentials)
-    _refuse_over_limit(key)
+    with _without_redis_for_metrics():
+        _refuse_over_limit(key)
     if not auth.authenticate(credentials, None):
-        limiter.limiter.hit(SIGN_IN_LIMIT, *SIGN_IN_SCOPE, key)
+        with _without_redis_for_metrics():
+            limiter.limiter.hit(SIGN_IN_LIMIT, *SIGN_IN_SCOPE, key)
         return auth.auth_error_callback(401)
     if request.headers.get("Sec-Fetch-Site") in OTHER_SITES:
         abort(403, "The job dashboard only answers its own pages.")

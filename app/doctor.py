@@ -18,8 +18,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
-from app import giphy, health, redis_connection
+from app import giphy, health, metrics, redis_connection
 from app.extensions import get_redis
+from app.metrics import LATE_MAIL_SECONDS
+from app.queues import MAILERS
 
 REFUSED_KEY = {401, 403}  # Giphy's answer to a missing, wrong or revoked key
 # What to do about each FAIL, in the words a newcomer needs.
@@ -28,6 +30,7 @@ TODO = {
     "replicas": "every submission is refused until they are back (or lower REDIS_WAIT_REPLICAS)",
     "smtp": "start the mail catcher (make dev does) or fix MAIL_SERVER and MAIL_PORT",
     "workers": "start one with make worker",
+    "queues": "mail is late: see the workers line, or add workers (make worker)",
     "scheduler": "start a worker with make worker",
     "cron": "start the Procfile's scheduler line (make dev runs it)",
     "giphy": "until then emails carry offline GIFs",
@@ -113,6 +116,17 @@ def check_workers() -> Result:
     return ok("workers", f"{count} live")
 
 
+def check_queues() -> Result:
+    """Each queue's waiting jobs and the age of the oldest (app/metrics.py): mail that
+    has waited longer than the latency alert allows (ops/prometheus/alerts.yml) fails."""
+    stats = metrics.queue_stats(get_redis())
+    detail = "; ".join(f"{q.name} {q.depth} waiting, oldest {q.latency:.0f} s" for q in stats)
+    mail = next(q for q in stats if q.name == MAILERS)
+    if mail.latency > LATE_MAIL_SECONDS:
+        return fail("queues", f"{detail}: {TODO['queues']}")
+    return ok("queues", detail)
+
+
 def check_scheduler() -> Result:
     locks = health.scheduler_locks(get_redis())
     missing = [name for name, held in locks.items() if not held]
@@ -169,6 +183,7 @@ CHECKS: list[Callable[[], Result]] = [
     needs_redis(check_replication, "replicas"),
     check_smtp,
     needs_redis(check_workers, "workers"),
+    needs_redis(check_queues, "queues"),
     needs_redis(check_scheduler, "scheduler"),
     needs_redis(check_cron, "cron"),
     check_giphy,

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from app import background, replication, submissions
+from app import background, metrics, replication, submissions
 from app.extensions import get_redis
 from app.submissions import Submission
 
@@ -26,6 +26,8 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submission = submissions.create(pipe, email, thought, delivery, send_at)
+        counted_as = "scheduled" if send_at else delivery
+        metrics.count(pipe, "workit_submissions_total", delivery=counted_as)
         if delivery == "later":
             background.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:

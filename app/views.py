@@ -44,13 +44,15 @@ def show_thought(submission_id: str) -> str:
     submission = submissions.load(redis, submission_id)
     if submission is None:
         abort(404)
+    events = submissions.journey(redis, submission_id)
     return render_template(
         "thoughts/show.html",
         submission=submission,
         final=submissions.is_final(submission),
         masked_email=mask_email(submission.email),
         last_error=hide_address(submission.last_error, submission.email),
-        journey=api.journey_json(submission, submissions.journey(redis, submission_id)),
+        journey=api.journey_json(submission, events),
+        queue_wait=api.queue_wait(submission, events),
         queue=MAILERS,
         post_ms=_pop_post_ms(submission_id),
         dashboard_on=_dashboard_on(),

@@ -50,6 +50,11 @@ BENCHES = [
         "A replica and WAIT",
         "What writes that survive a failover cost the POST and the workers.",
     ),
+    Bench(
+        "bench/metrics_cost.py",
+        "What /metrics costs",
+        "The POST and the workers with Prometheus metrics on and off.",
+    ),
     Bench("bench/scaling.py", "Scaling with workers", "Do more workers send more?", "scaling.png"),
     Bench(
         "bench/end_to_end.py",

@@ -9,6 +9,9 @@ that quit by itself); the SMTP sink hangs up at RCPT on 5% of sessions (before
 the message: retried), hangs up on QUIT after accepting 5% of messages (must
 count as sent), and never answers 1% of messages (must be `unconfirmed`, not
 resent); and Redis is SIGKILLed once and restarted on its append-only file.
+With --failover, Redis is a primary, two replicas and three sentinels
+(harness/sentinel.py) on a redis+sentinel:// REDIS_URL with REDIS_WAIT_REPLICAS=1,
+and the crash is the primary's: a replica is promoted, the old primary rejoins.
 The stuck-submission sweep runs on its real interval (every 60 s).
 
 At the end it reports accepted, emails caught, duplicates and losses, and sorts
@@ -16,6 +19,7 @@ each duplicate by the window it came through. The bar: 0 lost, and duplicates
 only from a worker killed between the server's acceptance and the `sent` write.
 
     .venv/bin/python bench/soak.py [--submissions 2000] [--workers 4] [--kill-every 3]
+    .venv/bin/python bench/soak.py --failover
 """
 
 import argparse
@@ -40,6 +44,7 @@ from app import config, create_app, submissions  # noqa: E402
 from bench.workers import settings  # noqa: E402
 from harness.faulty_smtp_sink import FaultySmtpSink  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
+from harness.sentinel import FailoverSet  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
 from jobs.sweeper import INTERVAL_SECONDS, requeue_stuck_submissions  # noqa: E402
 
@@ -123,11 +128,12 @@ def settled(redis, ids: list[str]) -> collections.Counter:
     return collections.Counter(submissions.load(redis, i).status for i in ids)
 
 
-def soak_settings(redis_url: str, smtp_port: int) -> dict:
+def soak_settings(redis_url: str, smtp_port: int, wait_replicas: int = 0) -> dict:
     return config.load(
         settings(
             redis_url,
             smtp_port,
+            REDIS_WAIT_REPLICAS=wait_replicas,
             MAILER_DELAY_SECONDS=0.2,
             MAIL_TIMEOUT_SECONDS=SMTP_TIMEOUT_SECONDS,
             GIPHY_TIMEOUT_SECONDS=1,
@@ -150,7 +156,7 @@ def drive(app, base_url: str, workers: ChaosWorkers, redis, args) -> tuple[list[
             workers.kill_one()
             last_kill = now
         if not crashed and now - started >= args.redis_crash_after:
-            redis.crash_and_restart()
+            redis.fail_over() if args.failover else redis.crash_and_restart()
             crashed = True
         if now - last_sweep >= INTERVAL_SECONDS:
             with contextlib.suppress(Exception), app.app_context():
@@ -169,8 +175,8 @@ def run(args) -> None:
     sink = FlakySink(
         {"drop at RCPT": args.drop_rate, "drop on QUIT": args.quit_rate, "no answer": 0.01}
     )
-    with sink, RedisServer(appendfsync="always") as redis:
-        settings = soak_settings(redis.url, sink.port)
+    with sink, redis_for(args) as redis:
+        settings = soak_settings(redis.url, sink.port, wait_replicas=1 if args.failover else 0)
         app = create_app(settings)
         server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -183,6 +189,10 @@ def run(args) -> None:
                 server.shutdown()
         states = settled(app.extensions["redis"], ids)
         report(ids, sink, states, workers, elapsed, args)
+
+
+def redis_for(args) -> RedisServer | FailoverSet:
+    return FailoverSet() if args.failover else RedisServer(appendfsync="always")
 
 
 def windows(ids, sink: FlakySink, killed_at: list[float]) -> collections.Counter:
@@ -214,7 +224,10 @@ def report(ids, sink, states, workers, elapsed, args) -> None:
     print(f"final states:         {dict(states)}")
     print(f"workers killed:       {len(workers.killed_at)} (and {workers.revived} revived)")
     print(f"sink faults:          {dict(sink.faults)}")
-    print("redis crashed:        1 (SIGKILL, restarted on its append-only file)")
+    if args.failover:
+        print("redis failed over:    1 (the primary SIGKILLed, a replica promoted, it rejoined)")
+    else:
+        print("redis crashed:        1 (SIGKILL, restarted on its append-only file)")
     print(f"wall time:            {elapsed:.1f} s")
 
 
@@ -227,6 +240,7 @@ def main() -> None:
     parser.add_argument("--quit-rate", type=float, default=0.05)
     parser.add_argument("--redis-crash-after", type=float, default=20)
     parser.add_argument("--max-seconds", type=float, default=900)
+    parser.add_argument("--failover", action="store_true", help="Redis behind Sentinel")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("jobs").setLevel(logging.ERROR)
     logging.getLogger("app").setLevel(logging.ERROR)

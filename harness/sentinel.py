@@ -226,6 +226,13 @@ class FailoverSet:
             time.sleep(0.1)
         raise AssertionError(f"no new primary {timeout}s after {old_port} went down")
 
+    def fail_over(self, timeout: float = 60) -> None:
+        """Kill the primary, wait for the sentinels to promote a replica, and start the
+        killed node again as a replica of it: one round of a failover drill."""
+        old = self.kill_primary()
+        self.wait_for_new_primary(old.port, timeout)
+        self.rejoin(old, timeout)
+
     def rejoin(self, node: RedisServer, timeout: float = 60) -> None:
         """Start a node that was killed: it comes back with its own data as a primary
         of nobody, and the sentinels turn it into a replica of the new primary."""

@@ -26,7 +26,7 @@ from rq.job import Job
 
 from app import giphy, mailer, replication, submissions
 from app.extensions import DeliveryUnknown, get_redis
-from jobs import MAILERS, alerts, failures
+from jobs import MAILERS, alerts, failures, outcomes
 from jobs.worker import AppJob
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
         try:
             with redis.pipeline() as pipe:
                 submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
+                outcomes.count(pipe, get_current_job(), outcomes.SENT)  # for /metrics
                 pipe.execute()
             replication.wait_for_replicas(redis, current_app.config)
             return
@@ -191,6 +192,7 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None 
     policy = {
         "job_timeout": job_timeout_seconds(config),
         "retry": retry_policy(config),
+        "on_success": Callback(outcomes.on_send_success) if config["METRICS_ENABLED"] else None,
         "on_failure": Callback(on_send_failure),
         "failure_ttl": submissions.retention_seconds(),  # RQ's default: a year
         "description": f"send_gif_email({submission_id!r})",
@@ -228,6 +230,12 @@ def deliver_in_request(submission_id: str) -> None:
 def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """RQ calls this after every failed run, before it decides on a retry; runs that
     died with their worker come here too (as AbandonedJobError), when RQ cleans up.
+    It handles the failure, then counts the run's outcome for /metrics."""
+    outcomes.record(connection, job, _handle_failure(job, connection, exc_value))
+
+
+def _handle_failure(job: Job, connection, exc_value) -> str:
+    """The failure callback's work; returns the run's outcome (jobs/outcomes.py).
 
     It records the error on the submission (unless the submission is closed: sent,
     unconfirmed or cancelled, see app/submissions.py), stops retries of permanent failures
@@ -240,13 +248,13 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     submission = submissions.load(connection, submission_id)
     if submission is None or submissions.is_closed(submission):
         job.retries_left = 0  # nothing left to do: a retry would only return at once
-        return
+        return outcomes.NOTHING_TO_DO
     if isinstance(exc_value, SubmissionBusy):
         # Not a failed attempt: a live run holds the lock and decides how this one ends
         # (and if it died, its own failure or the sweeper retries it). RQ retries this
         # run later, which then finds the email sent or takes the lock itself.
         log.info("job_id=%s submission_id=%s outcome=busy", job.id, submission_id)
-        return
+        return outcomes.BUSY
     kind = failures.kind(exc_value)
     if kind == failures.PERMANENT:
         job.retries_left = 0
@@ -254,7 +262,7 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     error = failures.describe(exc_value)
     if not submissions.mark_attempt_failed(connection, submission_id, error, final):
         job.retries_left = 0  # another run sent it meanwhile: nothing to retry, no flag
-        return
+        return outcomes.ALREADY_SENT
     log.warning(
         "job_id=%s submission_id=%s queue=%s outcome=failed final=%s error=%r",
         job.id,
@@ -269,3 +277,4 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
         alerts.raise_red_flag(
             connection, job.id, submission_id, error, cause=failures.cause(exc_value)
         )
+    return outcomes.DEAD if final else outcomes.FAILED_RETRYING

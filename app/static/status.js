@@ -20,6 +20,8 @@
     section.className = "status status-" + data.status;
     document.getElementById("status").textContent = data.status;
     document.getElementById("attempts").textContent = String(data.attempts);
+    const wait = document.getElementById("queue-wait");
+    if (wait && data.queue_wait) wait.textContent = String(data.queue_wait);
     let detail = DETAIL[data.status] || "";
     if (data.last_error && data.status !== "sent") detail += " Last error: " + data.last_error;
     document.getElementById("status-detail").textContent = detail;

@@ -1,6 +1,7 @@
 """`flask doctor` against a real Redis and a real SMTP sink; Giphy faked with `responses`."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import port_for
 import pytest
@@ -8,11 +9,14 @@ import requests
 import responses
 from rq.scheduler import RQScheduler
 
+from app import submissions
+from app.metrics import LATE_MAIL_SECONDS
+from harness.submissions import submit
 from tests.conftest import GIPHY_FIXTURES
 
 GIPHY = "https://api.giphy.com"
 TRANSLATE = f"{GIPHY}/v1/gifs/translate"
-NAMES = ["redis", "replicas", "smtp", "workers", "scheduler", "cron", "giphy"]
+NAMES = ["redis", "replicas", "smtp", "workers", "queues", "scheduler", "cron", "giphy"]
 # Giphy's 403 comes in the same envelope as its 401 (error_401.json)
 FORBIDDEN = {
     "data": [],
@@ -152,3 +156,18 @@ def test_a_queue_no_scheduler_holds_is_named(app, redis, everything_up):
 
     assert code == 1
     assert lines["scheduler"].startswith("FAIL  scheduler no RQ scheduler holds maintenance,")
+
+
+def test_each_queue_shows_its_depth_and_late_mail_fails(app, redis, everything_up, giphy_api):
+    ids = submit(app, count=2)
+    code, lines = doctor(app)
+    assert code == 0
+    assert "mailers 2 waiting, oldest 0 s; default 0 waiting" in lines["queues"], lines["queues"]
+
+    job_id = submissions.load(redis, ids[0]).job_id
+    late = datetime.now(UTC) - timedelta(seconds=LATE_MAIL_SECONDS + 30)
+    redis.hset(f"rq:job:{job_id}", "enqueued_at", late.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    code, lines = doctor(app)
+    assert code == 1
+    assert lines["queues"].startswith("FAIL") and "mail is late" in lines["queues"]
+    assert f"oldest {LATE_MAIL_SECONDS + 30} s" in lines["queues"]

@@ -1,5 +1,6 @@
 import base64
 import re
+import time
 
 from app import submissions
 from tests.conftest import ThoughtForm
@@ -187,3 +188,19 @@ def test_the_page_links_a_mail_catcher_search_for_the_thought(make_app):
 
 def what_happened(page: str) -> str:
     return re.search(r'<section id="what-happened".*?</section>', page, re.S).group(0)
+
+
+def test_the_page_shows_how_long_the_job_waited_for_a_worker(thought_form, client, run_jobs, redis):
+    response = thought_form.submit()
+    assert 'id="queue-wait">not started yet<' in page_for(client, response)
+    time.sleep(0.3)  # the job waits in the queue at least this long
+    run_jobs()
+
+    page = page_for(client, response)
+    waited = re.search(r'id="queue-wait">(\d+ ms|\d+\.\d\d s)<', page)
+    assert waited, page
+    number, unit = waited.group(1).split()
+    assert float(number) * (1000 if unit == "s" else 1) >= 300
+    submission_id = response.headers["Location"].rsplit("/", 1)[-1]
+    api = client.get(f"/api/thoughts/{submission_id}").get_json()
+    assert api["queue_wait"] == waited.group(1)
