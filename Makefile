@@ -39,6 +39,7 @@ dev: $(STAMP) ## run Redis, the mail catcher, a pool of workers, the scheduler a
 	@echo "  Work-It        http://127.0.0.1:$(WEB_PORT)"
 	@echo "  Mail catcher   http://127.0.0.1:$(MAILCATCHER_HTTP_PORT)"
 	@echo "  Job dashboard  http://127.0.0.1:$(WEB_PORT)/rq  (on once DASHBOARD_PASSWORD is set)"
+	@echo "  Metrics        http://127.0.0.1:$(WEB_PORT)/metrics  (Prometheus's format)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@trap : INT; $(BIN)/honcho start || [ $$? -eq 130 ]  # Ctrl-C: wait (trap) while honcho stops all; its 130 is no error

@@ -178,10 +178,11 @@ def _oldest_enqueued_at(redis: Redis, queue: Queue) -> datetime | None:
 
 
 def worker_states(redis: Redis) -> dict[str, int]:
-    states = {"busy": 0, "idle": 0}
+    """Live workers: busy with a job, suspended (`rq suspend`), or idle (waiting)."""
+    states = {"busy": 0, "idle": 0, "suspended": 0}
     for worker in Worker.all(connection=redis):
-        state = "busy" if worker.get_state() == "busy" else "idle"
-        states[state] += 1
+        state = worker.get_state()
+        states[state if state in states else "idle"] += 1
     return states
 
 
