@@ -9,14 +9,13 @@ the median, and the ratio of metrics on to off.
     .venv/bin/python bench/metrics_cost.py [--rounds 3] [--jobs 1000] [--quick]
 """
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.sides import Side, measure, table  # noqa: E402
+from bench.sides import Side, arguments, measure, table  # noqa: E402
 from bench.workers import settings  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
@@ -26,14 +25,7 @@ SHM = "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=2.5, help="of POSTs per side per round")
-    parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.jobs, args.seconds = 1, 20, 0.3
+    args = arguments(__doc__, argv)
     with (
         tempfile.TemporaryDirectory(prefix="bench-metrics-", dir=SHM) as tmp,
         RedisServer(appendfsync="always") as off,

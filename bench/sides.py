@@ -4,6 +4,7 @@ the throttle off) and the Procfile's pool's jobs/s (as bench/worker_throughput.p
 the provider delay off). Used by bench/replication.py and bench/metrics_cost.py.
 """
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,19 @@ from bench.workers import pool_command, run_workers  # noqa: E402
 
 WORKERS = 4
 CONNECTIONS = 16
+
+
+def arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """Both benches' options: rounds, jobs per round, seconds of POSTs, --quick."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=2.5, help="of POSTs per side per round")
+    parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.jobs, args.seconds = 1, 20, 0.3
+    return args
 
 
 class Side(NamedTuple):
