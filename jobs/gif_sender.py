@@ -112,12 +112,15 @@ def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
     """The server has the email now: the `sent` flag must land, and reach a replica so
     that a failover keeps it (app/replication.py), or a retry sends it again. Redis may
     be restarting or failing over, so try a few times before giving up."""
+    counted = False
     for pause in (*SENT_WRITE_RETRY_SECONDS, None):
         try:
             with redis.pipeline() as pipe:
                 submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
-                outcomes.count(pipe, get_current_job(), outcomes.SENT)  # for /metrics
+                if not counted:  # for /metrics, once (a retry may follow a write that went in)
+                    outcomes.count(pipe, get_current_job(), outcomes.SENT)
                 pipe.execute()
+            counted = True
             replication.wait_for_replicas(redis, current_app.config)
             return
         except RedisError as exc:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import submissions
+from app import replication, submissions
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email
 
@@ -168,3 +168,27 @@ def test_with_a_password_and_redis_down_the_scrape_still_says_so(make_app):
     assert value(samples, "workit_redis_up") == 0
     wrong = base64.b64encode(b"admin:wrong").decode()
     assert client.get("/metrics", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+
+
+def test_a_sent_run_is_counted_once_when_its_sent_write_is_retried(
+    app, client, run_jobs, monkeypatch
+):
+    """The `sent` write is retried until a replica has it (jobs/gif_sender.py); the
+    transaction that already went through must not count the run again."""
+    real = replication.wait_for_replicas
+    calls = []
+
+    def no_replica_for_the_first_sent_write(redis, config):
+        calls.append(1)
+        if len(calls) == 2:  # the first was the submission's own, in accept()
+            raise replication.NotReplicated(0, 1, 1000)
+        return real(redis, config)
+
+    monkeypatch.setattr(replication, "wait_for_replicas", no_replica_for_the_first_sent_write)
+    monkeypatch.setattr("jobs.gif_sender.SENT_WRITE_RETRY_SECONDS", (0.01,))
+    submit(app)
+    run_jobs()
+
+    samples = scrape(client)
+    assert len(calls) >= 3
+    assert value(samples, "workit_jobs_total", queue="mailers", outcome="sent") == 1
