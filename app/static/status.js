@@ -14,25 +14,46 @@
     cancelled: "Its job was cancelled: this email will not be sent.",
   };
   let delayMs = 500;
+  // What the live region (#status-live) says now: the page came with the status, and
+  // its last error is learnt from the first poll. The region is written only when
+  // these change, so a screen reader announces each change once, not every poll.
+  let shownStatus = section.dataset.status;
+  let shownError = null;
+  let shownJourney = null;
+
+  function setText(id, text) {
+    const element = document.getElementById(id);
+    if (element && element.textContent !== text) element.textContent = text;
+  }
 
   function show(data) {
-    section.dataset.status = data.status;
-    section.className = "status status-" + data.status;
-    document.getElementById("status").textContent = data.status;
-    document.getElementById("attempts").textContent = String(data.attempts);
-    const wait = document.getElementById("queue-wait");
-    if (wait && data.queue_wait) wait.textContent = String(data.queue_wait);
-    let detail = DETAIL[data.status] || "";
-    if (data.last_error && data.status !== "sent") detail += " Last error: " + data.last_error;
-    document.getElementById("status-detail").textContent = detail;
+    const error = data.status !== "sent" ? String(data.last_error || "") : "";
+    const firstLook = shownError === null && data.status === shownStatus;
+    if (!firstLook && (data.status !== shownStatus || error !== shownError)) {
+      section.dataset.status = data.status;
+      section.className = "status status-" + data.status;
+      let detail = DETAIL[data.status] || "";
+      if (error) detail += " Last error: " + error;
+      setText("status", data.status);
+      setText("status-detail", detail);
+    }
+    shownStatus = data.status;
+    shownError = error;
+    setText("attempts", String(data.attempts));
+    if (data.queue_wait) setText("queue-wait", String(data.queue_wait));
     if (Array.isArray(data.journey)) showJourney(data.journey);
   }
 
-  // The same markup as templates/thoughts/show.html, built from the API's events.
+  // The same markup as templates/thoughts/show.html, built from the API's events,
+  // rebuilt only when they changed.
   function showJourney(events) {
     const list = document.getElementById("journey");
-    if (!list) return;
-    list.replaceChildren(...events.map(journeyItem));
+    const seen = JSON.stringify(events);
+    if (!list || seen === shownJourney) return;
+    if (shownJourney !== null || list.children.length !== events.length) {
+      list.replaceChildren(...events.map(journeyItem));
+    }
+    shownJourney = seen;
   }
 
   function journeyItem(step) {
@@ -65,6 +86,10 @@
     delayMs = Math.min(delayMs * 1.5, 5000);
     setTimeout(poll, delayMs);
   }
+
+  // After the form's redirect, start where the answer is (the heading has tabindex="-1").
+  const heading = document.getElementById("status-heading");
+  if (heading && document.activeElement === document.body) heading.focus();
 
   if (section.dataset.final !== "true") setTimeout(poll, delayMs);
 })();

@@ -10,6 +10,8 @@
   const tbody = document.querySelector("#messages tbody");
   const messageView = document.getElementById("message");
   const search = document.getElementById("search");
+  const list = document.getElementById("list");
+  const panels = document.getElementById("message-body");
   const PAGE = 200; // rows fetched at a time: the list stays fast at any inbox size
   const rows = new Map(); // message id -> { tr }, the rows loaded so far
   let total = 0; // how many messages the current search finds, loaded or not
@@ -81,6 +83,7 @@
     else tbody.replaceChildren(fragment);
     if (selectedId !== null && rows.has(selectedId)) {
       rows.get(selectedId).tr.classList.add("selected");
+      rows.get(selectedId).tr.setAttribute("aria-current", "true");
     } else if (selectedId !== null && !append) {
       unselect();
     }
@@ -175,11 +178,23 @@
 
   // -- the selected message -------------------------------------------------
 
-  async function select(id) {
+  // The newest selection's load, which opening a message waits for.
+  let selecting = Promise.resolve();
+
+  function select(id) {
+    selecting = selectNow(id);
+    return selecting;
+  }
+
+  async function selectNow(id) {
     const row = rows.get(id);
     if (!row) return;
-    for (const tr of tbody.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+    for (const tr of tbody.querySelectorAll("tr.selected")) {
+      tr.classList.remove("selected");
+      tr.removeAttribute("aria-current");
+    }
     row.tr.classList.add("selected");
+    row.tr.setAttribute("aria-current", "true"); // a screen reader says which one is open
     row.tr.scrollIntoView({ block: "nearest" });
     selectedId = id;
     const response = await fetch(url(`messages/${id}.json`));
@@ -230,6 +245,7 @@
   async function showFormat(id, format) {
     for (const tab of messageView.querySelectorAll("[role=tab]")) {
       tab.setAttribute("aria-selected", String(tab.dataset.format === format));
+      if (tab.dataset.format === format) panels.setAttribute("aria-labelledby", tab.id);
     }
     for (const panel of messageView.querySelectorAll(".panels > [data-format]")) {
       panel.hidden = panel.dataset.format !== format;
@@ -368,14 +384,52 @@
     if (response.ok) clearMessages();
   });
 
+  // The keyboard: ArrowDown/ArrowUp or j/k move through the list (and show the
+  // message), Enter opens it (focus goes to its view), Escape goes back to the list,
+  // "/" goes to the search box. Keys typed into a field, or meant for a button or a
+  // link (Enter), are theirs.
+  async function openSelected() {
+    if (selectedId === null) move(1);
+    await selecting;
+    if (selectedId !== null && !messageView.hidden) panels.focus();
+  }
+
+  function backToList() {
+    list.focus();
+  }
+
+  // ArrowLeft/ArrowRight between the view tabs, as a tab list is used.
+  function nextTab(tab, step) {
+    const tabs = [...messageView.querySelectorAll("[role=tab]")]
+      .filter((t) => !t.parentElement.hidden);
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    next.focus();
+    next.click();
+  }
+
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, textarea, select") || event.altKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("input, textarea, select")) {
+      if (event.key === "Escape" && event.target === search) backToList();
+      return;
+    }
+    const onControl = event.target.closest("button, a, [role=tab]");
+    const tab = event.target.closest("[role=tab]");
     const actions = {
       ArrowDown: () => move(1),
       ArrowUp: () => move(-1),
+      j: () => move(1),
+      k: () => move(-1),
+      "/": () => search.focus(),
+      Escape: backToList,
       Delete: deleteSelected,
       Backspace: deleteSelected,
     };
+    if (!onControl) actions.Enter = openSelected;
+    if (tab) {
+      actions.ArrowRight = () => nextTab(tab, 1);
+      actions.ArrowLeft = () => nextTab(tab, -1);
+    }
     if (!actions[event.key]) return;
     event.preventDefault();
     actions[event.key]();
