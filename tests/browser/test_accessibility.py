@@ -25,6 +25,7 @@ from app.extensions import mail
 from app.giphy import Gif, offline_gif
 from app.submissions import Submission
 from app.thoughts import accept
+from harness.polling import wait_for
 from tests.mailcatcher.helpers import MailcatcherProcess, send, simple_message
 
 pytestmark = pytest.mark.browser
@@ -497,35 +498,34 @@ WATCH_LIVE_REGION = """() => {
 }"""
 
 
-POLLS = (
-    "performance.getEntriesByType('resource')"
-    ".filter(entry => entry.name.includes('/api/thoughts/')).length"
-)
-
-
 def test_each_change_of_status_is_announced_once(page: Page, live_app, app, redis):
     with app.test_request_context():
         submission = accept("ada@example.com", "Say it once")
+    page.clock.install()  # the page's timers wait for the test: one poll at a time
 
     def polled(times: int) -> None:
-        """Wait until the page has asked the API ``times`` more times."""
-        done = page.evaluate(POLLS) + times
-        page.wait_for_function(f"() => {POLLS} >= {done}", timeout=15_000)
+        """Let the page ask the API ``times`` more times. Each poll is set off once the
+        one before was shown, so all but the last have been shown when this returns."""
+        for _ in range(times):
+            with page.expect_request_finished(lambda request: "/api/thoughts/" in request.url):
+                page.clock.run_for(5_000)  # the longest wait between two polls
+
+    def announced() -> list[str]:
+        return page.evaluate("window.__announced")
 
     page.goto(f"{live_app}/thoughts/{submission.id}")
-    region = page.locator("#status-live")
-    expect(region).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#status-live")).to_have_attribute("aria-live", "polite")
     page.evaluate(WATCH_LIVE_REGION)
-    polled(3)
-    assert page.evaluate("window.__announced") == []  # queued, still queued: nothing said
+    polled(4)
+    assert announced() == []  # queued, still queued: nothing said
 
     submissions.update(redis, submission.id, status="sending", attempts=1)
-    expect(page.locator("#status")).to_have_text("sending")
-    polled(2)
-    announced = page.evaluate("window.__announced")
-    assert announced == ["Status: sending A worker is sending it now."]
+    polled(4)
+    sending = "Status: sending A worker is sending it now."
+    assert announced() == [sending]
+    assert page.locator("#status").text_content() == "sending"
 
-    submissions.update(redis, submission.id, status="sent", sent=1)
-    expect(page.locator("#status")).to_have_text("sent", timeout=15_000)  # polls every 5 s by now
-    announced = page.evaluate("window.__announced")
-    assert announced[1:] == ["Status: sent Sent! Look for it in the mail catcher."]
+    submissions.update(redis, submission.id, status="sent", sent=1)  # final: the last poll
+    polled(1)
+    sent = "Status: sent Sent! Look for it in the mail catcher."
+    wait_for(lambda: announced() == [sending, sent], what=f"{sent!r} after {announced()}")
