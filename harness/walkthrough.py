@@ -17,6 +17,7 @@ from harness.polling import wait_for
 MAILER_DELAY_SECONDS = SETTINGS["MAILER_DELAY_SECONDS"][1]
 PASSWORD = "pick-one"
 VIEWPORT = {"width": 1100, "height": 900}
+PHONE = {"width": 375, "height": 740}
 SEND_SECONDS = 60  # a generous bound for one job to be sent, never a timing claim
 
 
@@ -70,6 +71,21 @@ def mail_catcher(page: Page, stack: DevStack, shots: Shots) -> None:
     expect(image).to_be_visible()
     wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), what="GIF")
     shots.take(page, "mail-catcher")
+    on_a_phone(page, shots)
+
+
+def on_a_phone(page: Page, shots: Shots) -> None:
+    """The same inbox at a phone's width: each message's sender, subject and time
+    stacked, and nothing to scroll sideways."""
+    page.set_viewport_size(PHONE)
+    try:
+        page.keyboard.press("Escape")  # back to the list
+        expect(page.locator("#messages tbody tr").first).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the inbox scrolls sideways at {PHONE['width']} px"
+        shots.take(page, "mail-catcher-phone")
+    finally:
+        page.set_viewport_size(VIEWPORT)
 
 
 def form_errors(page: Page, stack: DevStack, shots: Shots) -> None:
