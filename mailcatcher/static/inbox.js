@@ -20,6 +20,7 @@
   let everLoaded = false;
   let retryDelay = 500;
   let reloadTimer = null;
+  let arrived = 0; // messages added since the list was last loaded (announceArrivals)
   let loadSeq = 0; // a newer load wins over an older one still in flight
 
   const url = (path) => new URL(path, document.baseURI).toString();
@@ -145,12 +146,22 @@
     total = Number(response.headers.get("X-Total-Count") || 0);
     renderList(await response.json(), append);
     everLoaded = true;
+    announceArrivals();
     const html = document.documentElement;
     // The page's own clock, from navigation to the first list shown (make bench reads it).
     if (!html.dataset.loaded) html.dataset.paintedMs = performance.now().toFixed(1);
     html.dataset.loaded = "true";
     html.dataset.answered = query; // what the list now shows, and how long it took
     html.dataset.answerMs = (performance.now() - started).toFixed(1);
+  }
+
+  // New mail is said once per load, politely (a screen reader waits for a pause),
+  // however many messages a burst brought.
+  function announceArrivals() {
+    if (!arrived) return;
+    const text = arrived === 1 ? "1 new message" : `${arrived} new messages`;
+    document.getElementById("mail-news").textContent = text;
+    arrived = 0;
   }
 
   // Coalesces bursts (typing, a flood of new mail) into one load.
@@ -289,6 +300,11 @@
     document.getElementById("html-view").removeAttribute("src");
   }
 
+  // By key, a message goes only once the person says so (the button is explicit).
+  function confirmDelete() {
+    if (selectedId !== null && window.confirm("Delete this message?")) deleteSelected();
+  }
+
   async function deleteSelected() {
     const id = selectedId;
     if (id === null) return;
@@ -327,7 +343,10 @@
   // New mail reloads the shown rows (so it lands in place, searched and tagged);
   // removals and clears show at once.
   function apply(frame) {
-    if (frame.type === "add") reloadSoon(100);
+    if (frame.type === "add") {
+      arrived += 1;
+      reloadSoon(100);
+    }
     else if (frame.type === "remove") removeMessage(frame.id);
     else if (frame.type === "clear") clearMessages();
   }
@@ -422,8 +441,8 @@
       k: () => move(-1),
       "/": () => search.focus(),
       Escape: backToList,
-      Delete: deleteSelected,
-      Backspace: deleteSelected,
+      Delete: confirmDelete,
+      Backspace: confirmDelete,
     };
     if (!onControl) actions.Enter = openSelected;
     if (tab) {

@@ -440,6 +440,28 @@ def test_the_inbox_by_keyboard(page: Page, catcher):
     page.keyboard.press("ArrowUp")
     expect(selected).to_contain_text("newest")
 
+    page.once("dialog", lambda dialog: dialog.dismiss())  # Delete asks first: no
+    page.keyboard.press("Delete")
+    expect(page.locator("#messages tbody tr")).to_have_count(3)
+    page.once("dialog", lambda dialog: dialog.accept())  # yes
+    page.keyboard.press("Delete")
+    expect(page.locator("#messages tbody tr")).to_have_count(2)
+    expect(page.locator("#messages tbody")).not_to_contain_text("newest")
+
+
+def test_new_mail_is_announced_politely(page: Page, catcher):
+    open_inbox(page, catcher)
+    news = page.locator("#mail-news")
+    expect(news).to_have_attribute("role", "status")  # polite: said at the next pause
+    expect(news).to_have_text("")
+
+    send(catcher.smtp_port, simple_message("First"))
+    expect(news).to_have_text("1 new message")
+    for n in range(3):
+        send(catcher.smtp_port, simple_message(f"Burst {n}"))
+    expect(page.locator("#messages tbody tr")).to_have_count(4)
+    expect(news).to_contain_text("new message")
+
 
 def test_every_control_of_the_inbox_shows_a_focus_ring(page: Page, catcher):
     send(catcher.smtp_port, simple_message("Ringed"))
