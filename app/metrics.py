@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import (
@@ -136,8 +137,11 @@ def _queue_families(redis: Redis) -> list:
     for stats in queue_stats(redis):
         depth.add_metric([stats.name], stats.depth)
         latency.add_metric([stats.name], stats.latency)
-        failed.add_metric([stats.name], FailedJobRegistry(stats.name, connection=redis).count)
-        scheduled += ScheduledJobRegistry(stats.name, connection=redis).count
+        # cleanup=False: a scrape only reads (the workers' maintenance cleans up).
+        dead = FailedJobRegistry(stats.name, connection=redis).get_job_count(cleanup=False)
+        failed.add_metric([stats.name], dead)
+        waiting = ScheduledJobRegistry(stats.name, connection=redis)
+        scheduled += waiting.get_job_count(cleanup=False)
     workers = GaugeMetricFamily("workit_workers", "Live workers by state.", labels=["state"])
     for state, number in worker_states(redis).items():
         workers.add_metric([state], number)
@@ -150,9 +154,10 @@ def _queue_families(redis: Redis) -> list:
     ]
 
 
-class QueueStats:
-    def __init__(self, name: str, depth: int, latency: float) -> None:
-        self.name, self.depth, self.latency = name, depth, latency
+class QueueStats(NamedTuple):
+    name: str
+    depth: int
+    latency: float  # seconds the oldest waiting job has waited; 0 when none waits
 
 
 def queue_stats(redis: Redis, now: float | None = None) -> list[QueueStats]:
