@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -15,25 +16,36 @@ WORKERS               ?= 4
 export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT WORKERS
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast worker lint format failover-drill bench screenshots clean
+.PHONY: help install install-dev lesson redis dev test test-fast worker lint format failover-drill bench screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock requirements-dev.lock requirements-client.lock pyproject.toml
+# Two installs, each done once and again when its lock changes: what runs (make dev,
+# make worker), then the test, lint and bench tools on top (make test). pip shows its
+# progress: a first install downloads about 60 MB (README, Two commands).
+$(RUNTIME): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "Work-It needs Python 3.11 or newer (found: $$($(PYTHON) --version))."; exit 1; }
+		{ echo "Work-It needs Python 3.11 or newer (found: $$($(PYTHON) --version)); try make PYTHON=python3.12 ..."; exit 1; }
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+		{ echo "$(PYTHON) cannot make a virtual environment; on Debian or Ubuntu: sudo apt install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m pip install --progress-bar on -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(STAMP): $(RUNTIME) requirements-dev.lock requirements-client.lock
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/mailcatcher-client \
 		-r requirements-client.lock
 	@touch $@
 
-install: $(STAMP) ## create .venv and install the pinned dependencies
+install: $(RUNTIME) ## create .venv with what Work-It runs on (make dev does this)
 
-dev: $(STAMP) ## run Redis, the mail catcher, a pool of workers, the scheduler and the web app (Ctrl-C stops all)
+install-dev: $(STAMP) ## add the test, lint and bench tools (make test does this)
+
+dev: $(RUNTIME) ## run Redis, the mail catcher, a pool of workers, the scheduler and the web app (Ctrl-C stops all)
 	@mkdir -p var
 	@echo ""
 	@echo "  Work-It        http://127.0.0.1:$(WEB_PORT)"
@@ -44,8 +56,15 @@ dev: $(STAMP) ## run Redis, the mail catcher, a pool of workers, the scheduler a
 	@echo ""
 	@trap : INT; $(BIN)/honcho start || [ $$? -eq 130 ]  # Ctrl-C: wait (trap) while honcho stops all; its 130 is no error
 
+lesson: $(RUNTIME) ## LESSON.md, Part 1: copy the starter app to myapp/, yours to change (git ignores it)
+	@if [ -e myapp ]; then echo "myapp/ is already there, as you left it (rm -r myapp to start over)."; \
+	else cp -R lesson/starter myapp && echo "Copied lesson/starter/ to myapp/: the app you will change."; fi
+
+redis: $(RUNTIME) ## run Redis in the foreground (REDIS_URL's, else one on PATH, else the one in .venv); Ctrl-C stops it
+	@trap : INT; $(BIN)/python bin/redis || [ $$? -eq 130 ]
+
 worker: WORKERS = 1
-worker: $(STAMP) ## run one more worker against the same Redis (make worker WORKERS=3: three more)
+worker: $(RUNTIME) ## run one more worker against the same Redis (make worker WORKERS=3: three more)
 	@exec $(BIN)/honcho start worker
 
 # make test: the tests marked serial beside all the others, which pytest-xdist spreads
@@ -58,6 +77,7 @@ export TEST_WORKERS
 
 test: $(STAMP) ## run every test (browser tests included): the serial ones beside the rest
 	$(BIN)/python bin/ensure-chromium
+	$(BIN)/python bin/ensure-redis-server
 	$(BIN)/python bin/ensure-prometheus
 	@bin/run-tests $(PYTEST_ARGS)
 

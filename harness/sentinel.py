@@ -25,8 +25,9 @@ import port_for
 from redis import Redis
 from redis.exceptions import RedisError
 
+from app.redis_binary import redis_server_binary
 from harness.polling import wait_for
-from harness.redis_server import REDIS_SERVER, RedisServer
+from harness.redis_server import RedisServer
 from harness.tcp_proxy import TcpProxy
 
 SERVICE = "workit"
@@ -40,10 +41,12 @@ READY_SECONDS = 30
 
 
 class SentinelProcess:
-    """`redis-server sentinel.conf --sentinel`: it rewrites its own config file as it
-    learns the topology, so each gets a file of its own."""
+    """`redis-server sentinel.conf --sentinel` (``binary`` is the redis-server, or
+    valkey-server, to run): it rewrites its own config file as it learns the
+    topology, so each gets a file of its own."""
 
-    def __init__(self, datadir: Path, primary_port: int) -> None:
+    def __init__(self, datadir: Path, primary_port: int, binary: str) -> None:
+        self.binary = binary
         self.port = port_for.select_random()
         self.datadir = datadir
         self.config = datadir / f"sentinel-{self.port}.conf"
@@ -61,7 +64,7 @@ class SentinelProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, str(self.config), "--sentinel"], stdout=subprocess.DEVNULL
+            [self.binary, str(self.config), "--sentinel"], stdout=subprocess.DEVNULL
         )
 
     def client(self) -> Redis:
@@ -90,6 +93,9 @@ class FailoverSet:
 
     ``min_replicas_to_write``: MIN_REPLICAS_TO_WRITE unless a test removes the guard
     (0) to show what it prevents.
+
+    ``binary``: the server every node and sentinel runs; without, the one `make dev`
+    would run (app/redis_binary.py).
     """
 
     def __init__(
@@ -98,10 +104,12 @@ class FailoverSet:
         replicas: int = 2,
         proxied_primary: bool = False,
         min_replicas_to_write: int = MIN_REPLICAS_TO_WRITE,
+        binary: str | None = None,
     ) -> None:
         self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="sentinel-")
         self.datadir = Path(datadir or self._scratch.name)
         self.min_replicas_to_write = min_replicas_to_write
+        self.binary = binary or redis_server_binary()
         self.nodes: list[RedisServer] = []
         self.proxy: TcpProxy | None = None
         primary = self._node("node-0", replica_of=None)
@@ -113,7 +121,7 @@ class FailoverSet:
             primary.command += ["--replica-announce-ip", self.proxy.host]
             primary.command += ["--replica-announce-port", str(self.proxy.port)]
         self.nodes += [self._node(f"node-{n}", monitored) for n in range(1, replicas + 1)]
-        self.sentinels = [SentinelProcess(self.datadir, monitored) for _ in range(3)]
+        self.sentinels = [SentinelProcess(self.datadir, monitored, self.binary) for _ in range(3)]
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         self.url = f"redis+sentinel://{hosts}/{SERVICE}/0"
 
@@ -124,7 +132,9 @@ class FailoverSet:
         args += ["--min-replicas-max-lag", str(MIN_REPLICAS_MAX_LAG)]
         if replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]
-        return RedisServer(datadir, appendfsync="always", extra_args=tuple(args))
+        return RedisServer(
+            datadir, appendfsync="always", extra_args=tuple(args), binary=self.binary
+        )
 
     # -- life ----------------------------------------------------------------
 

@@ -1,15 +1,22 @@
-"""LESSON.md, run as a learner follows it: every command block, in order, against
-a real `make dev`, with the output the lesson shows checked.
+"""LESSON.md, run as a learner follows it: every block, in order, checked against
+what the lesson shows. Part 1 (the learner builds the job) and Part 2 with the
+docs pages it sends people to (the reference app, `make dev`) each start from a
+fresh clone.
 
 Blocks, by their fence:
 - ```sh               run to the end in a fresh shell; a ```text block right after
                       it is the output it must print (`...` matches anything).
-- ```sh keep-running  left running in a terminal of its own (`make dev`,
-                      `make worker`, a helper server); a ```text block right after
-                      it lists lines its output must come to show.
-- ```text log         lines that must come to show in the make dev terminal
-                      (`text log make-worker`: in the `make worker` one).
-- ```python           a quote of the code, not run (tests/test_docs.py keeps it true).
+- ```sh keep-running  left running in a terminal of its own (`make dev`, `rq
+                      worker`, ...); the same command again means Ctrl-C in that
+                      terminal first. A ```text block right after it lists lines
+                      its output must come to show.
+- ```text log [T]     lines that must come to show in terminal T's output (the
+                      command it runs, dashes for spaces: `rq-worker`); make dev's
+                      without T.
+- ```python new P     code the learner types: a new file P (harness/lesson_edits.py).
+- ```python edit P    code the learner types: a change to file P.
+- ```python           a quote of the reference code, not typed (tests/test_docs.py).
+- `<!-- ctrl-c: all -->`  Ctrl-C in every terminal, as the text around it says.
 """
 
 import doctest
@@ -21,6 +28,7 @@ import pytest
 
 from app.thoughts import accept
 from harness.devstack import ROOT, DevStack, Process, redis_answers
+from harness.lesson_edits import apply_edit, write_new
 from harness.polling import wait_for
 
 # serial: the lesson runs `pkill -KILL -f 'jobs.pool|^rq:worker:'`, which would kill
@@ -28,7 +36,12 @@ from harness.polling import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 LESSON = ROOT / "LESSON.md"
-FENCE = re.compile(r"^```([a-z]+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+PART_2 = "\n## Part 2"
+# Pages of docs/ that Part 2 sends people to and whose commands run against make dev.
+PART_2_PAGES = [ROOT / "docs" / "metrics.md"]
+FENCE = re.compile(
+    r"^```([a-z]+)([^\n]*)\n(.*?)^```$|^<!-- (ctrl-c): all -->$", re.MULTILINE | re.DOTALL
+)
 OUTPUT_WAIT_SECONDS = 120
 MATCH = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -40,16 +53,40 @@ class Block:
     body: str
     line: int
 
+    page: str = "LESSON.md"
+
     @property
     def where(self) -> str:
-        return f"LESSON.md line {self.line}"
+        return f"{self.page} line {self.line}"
+
+    def moved(self, page) -> "Block":
+        return Block(self.lang, self.tags, self.body, self.line, str(page.relative_to(ROOT)))
 
 
-def lesson_blocks(text: str) -> list[Block]:
+def lesson_blocks(text: str, offset: int = 0) -> list[Block]:
     return [
-        Block(m[1], m[2].strip(), m[3], text.count("\n", 0, m.start()) + 1)
+        Block(
+            m[1] or m[4],
+            (m[2] or "").strip(),
+            m[3] or "",
+            text.count("\n", 0, m.start()) + 1 + offset,
+        )
         for m in FENCE.finditer(text)
     ]
+
+
+def part_1() -> list[Block]:
+    text = LESSON.read_text()
+    return lesson_blocks(text[: text.index(PART_2)])
+
+
+def part_2() -> list[Block]:
+    text = LESSON.read_text()
+    start = text.index(PART_2)
+    blocks = lesson_blocks(text[start:], offset=text.count("\n", 0, start))
+    for page in PART_2_PAGES:
+        blocks += [b.moved(page) for b in lesson_blocks(page.read_text())]
+    return blocks
 
 
 def matches(want: str, got: str) -> bool:
@@ -87,6 +124,20 @@ class LessonRun:
                 self.run(block, expected)
             elif block.lang == "text" and block.tags.startswith("log"):
                 self.wait_for_log(block)
+            elif block.lang == "python" and block.tags:
+                self.type_code(block)
+            elif block.lang == "ctrl-c":
+                assert self.stack.stop_others() == [], f"{block.where}: a terminal did not stop"
+                assert self.stack.stop_dev() == [], f"{block.where}: make dev did not stop"
+
+    def type_code(self, block: Block) -> None:
+        how, _, path = block.tags.partition(" ")
+        target = self.stack.workdir / path
+        if how == "new":
+            write_new(target, block.body)
+        else:
+            assert target.is_file(), f"{block.where}: {path} is not there to change"
+            apply_edit(target, block.body)
 
     def run(self, block: Block, expected: Block | None) -> None:
         result = self.stack.run(block.body)
@@ -109,7 +160,7 @@ class LessonRun:
             self.wait_for_lines(proc, expected)
 
     def wait_for_log(self, block: Block) -> None:
-        command = "make worker" if block.tags == "log make-worker" else "make dev"
+        command = block.tags.removeprefix("log").strip().replace("-", " ") or "make dev"
         terminal = self.stack.running(command)
         assert terminal is not None, f"{block.where}: {command} is not running"
         self.wait_for_lines(terminal, block)
@@ -126,14 +177,30 @@ class LessonRun:
 
 
 def test_lesson_blocks_are_all_of_a_known_kind():
-    kinds = {(b.lang, b.tags) for b in lesson_blocks(LESSON.read_text())}
+    kinds = {(b.lang, b.tags.split(" ")[0]) for b in part_1() + part_2()}
     known = {("sh", ""), ("sh", "keep-running"), ("text", ""), ("text", "log"), ("python", "")}
-    assert kinds <= known | {("text", "log make-worker")}
+    assert kinds <= known | {("python", "new"), ("python", "edit"), ("ctrl-c", "")}
+
+
+def test_part_1_types_at_most_a_hundred_lines():
+    typed = [b.body for b in part_1() if b.lang == "python" and b.tags]
+    assert typed, "Part 1 has the learner type nothing"
+    assert sum(len(body.splitlines()) for body in typed) < 100
+
+
+@pytest.mark.timeout(300)
+def test_part_1_runs_as_written(dev_stack):
+    """The learner's own job: the starter, a worker they start, their code as typed."""
+    LessonRun(dev_stack).follow(part_1())
+    assert dev_stack.others == [] and dev_stack.dev is None, (
+        "Part 1 ends with every terminal stopped"
+    )
+    assert not redis_answers(dev_stack.redis_url)
 
 
 @pytest.mark.timeout(900)  # the whole lesson, its waits for retries and the sweeper included
-def test_the_lesson_runs_as_written_and_ctrl_c_stops_everything(dev_stack):
-    LessonRun(dev_stack).follow(lesson_blocks(LESSON.read_text()))
+def test_part_2_runs_as_written_and_ctrl_c_stops_everything(dev_stack):
+    LessonRun(dev_stack).follow(part_2())
     assert "python-dotenv" not in dev_stack.dev.output()  # .env is loaded, not warned about
 
     redis_url = dev_stack.redis_url
