@@ -23,7 +23,7 @@ help: ## list the targets
 
 # Two installs, each done once and again when its lock changes: what runs (make dev,
 # make worker), then the test, lint and bench tools on top (make test). pip shows its
-# progress: a first install downloads about 60 MB (README, Two commands).
+# progress: a first install takes a minute or two (README, Two commands).
 $(RUNTIME): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Work-It needs Python 3.11 or newer (found: $$($(PYTHON) --version)); try make PYTHON=python3.12 ..."; exit 1; }
@@ -32,7 +32,8 @@ $(RUNTIME): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar on -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# This checkout, installed in place; setuptools' warning that it is one is no news.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(STAMP): $(RUNTIME) requirements-dev.lock requirements-client.lock

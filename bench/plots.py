@@ -1,4 +1,4 @@
-"""PNG charts of the benchmarks' results, for docs/benchmarks.md and the README.
+"""PNG charts of the benchmarks' results, for docs/benchmarks.md.
 
 Each benchmark script takes `--plot PATH` and calls one of these with the numbers
 it printed; `make bench` (bench/report.py) asks for them under docs/bench/.

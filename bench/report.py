@@ -2,7 +2,7 @@
 
 Each benchmark starts its own servers on 127.0.0.1 and prints its table; this
 puts them under one heading with the machine and the commit they ran on, so a
-figure quoted in the README can be traced to a run. `--quick` runs each at a tiny
+figure that the README or the docs refer to can be traced to a run. `--quick` runs each at a tiny
 size and writes nothing (make test uses it, so no benchmark can rot).
 
     .venv/bin/python bench/report.py [--quick]

