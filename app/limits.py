@@ -16,7 +16,9 @@ through Flask-Limiter's storage.
 """
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -68,30 +70,55 @@ def take_allowance(email: str, send_at: datetime | None = None) -> None:
 
     Each count is one atomic increment that also answers "over the limit?": a check
     made before the work and a count made after it (Flask-Limiter's `deduct_when`)
-    would let parallel requests all pass before any of them was counted.
+    would let parallel requests all pass before any of them was counted. A request
+    that one limit refuses gives back what it took from the others, so a refusal
+    costs nobody anything: a client past its own limit cannot use up the allowance
+    of every address it names.
     """
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
+    taken: list[tuple[RateLimitItem, str]] = []
+    try:
+        for limit, key, refusal in _counts(mailbox(email), send_at or datetime.now(UTC)):
+            taken.append((limit, key))
+            if not limiter.limiter.hit(limit, *SCOPE, key):
+                raise refusal()
+    except TooManyThoughts:
+        for limit, key in taken:  # the refused count included: it was made too
+            limiter.limiter.hit(limit, *SCOPE, key, cost=-1)
+        raise
+
+
+def _counts(inbox: str, due: datetime) -> Iterator[tuple[RateLimitItem, str, Callable]]:
+    """What one submission counts against, the client's own limit first: each limit,
+    its counter's key, and the refusal to raise when it is full."""
     config = current_app.config
     keys = {
-        "RATELIMIT_PER_RECIPIENT": f"recipient:{mailbox(email)}",
         "RATELIMIT_PER_CLIENT": f"client:{get_remote_address()}",
+        "RATELIMIT_PER_RECIPIENT": f"recipient:{inbox}",
     }
     for setting, key in keys.items():
         for limit in parse_many(config[setting]):
-            if not limiter.limiter.hit(limit, *SCOPE, key):
-                reset = limiter.limiter.get_window_stats(limit, *SCOPE, key).reset_time
-                raise TooManyThoughts(limit, max(1, round(reset - time.time())))
-    _count_when_due(mailbox(email), send_at or datetime.now(UTC))
+            yield limit, key, partial(_refused_for_now, limit, key)
+    for limit in parse_many(config["RATELIMIT_PER_RECIPIENT"]):
+        yield _due_count(limit, inbox, due)
 
 
-def _count_when_due(inbox: str, due: datetime) -> None:
-    """One count in the recipient's window (a clock minute for "5 per minute") that
-    holds the due moment; a full window refuses, whenever the asking happens."""
-    for limit in parse_many(current_app.config["RATELIMIT_PER_RECIPIENT"]):
-        window = int(due.timestamp()) // limit.get_expiry()
-        per_window = RateLimitItemPerDay(limit.amount, DUE_COUNT_DAYS)
-        key = f"due:{inbox}:{limit.get_expiry()}:{window}"
-        if not limiter.limiter.hit(per_window, *SCOPE, key):
-            window_ends = (window + 1) * limit.get_expiry()
-            raise TooManyThoughts(limit, max(1, round(window_ends - time.time())), when_due=True)
+def _refused_for_now(limit: RateLimitItem, key: str) -> TooManyThoughts:
+    reset = limiter.limiter.get_window_stats(limit, *SCOPE, key).reset_time
+    return TooManyThoughts(limit, max(1, round(reset - time.time())))
+
+
+def _due_count(
+    limit: RateLimitItem, inbox: str, due: datetime
+) -> tuple[RateLimitItem, str, Callable]:
+    """The recipient's window (a clock minute for "5 per minute") that holds the due
+    moment: a full window refuses, whenever the asking happens."""
+    window = int(due.timestamp()) // limit.get_expiry()
+    key = f"due:{inbox}:{limit.get_expiry()}:{window}"
+    window_ends = (window + 1) * limit.get_expiry()
+
+    def refusal() -> TooManyThoughts:
+        return TooManyThoughts(limit, max(1, round(window_ends - time.time())), when_due=True)
+
+    return RateLimitItemPerDay(limit.amount, DUE_COUNT_DAYS), key, refusal

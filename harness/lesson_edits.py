@@ -2,7 +2,7 @@
 
 A block fenced ```python new PATH``` is a whole new file. A block fenced
 ```python edit PATH``` is a change to a file, made the way the lesson words it:
-- an import that the file lacks goes under the file's last import, and
+- an import that the file lacks goes under the file's last import, but
   `from m import a, b` replaces the file's `from m import a`;
 - a function or class replaces the one of the same name (or, if the file has
   none, goes at the end);
@@ -53,7 +53,7 @@ def apply_piece(text: str, piece: str, node: ast.stmt) -> str:
     if piece in text:
         return text
     if isinstance(node, ast.ImportFrom):
-        replaced = replace_import_from(text, piece, node.module)
+        replaced = replace_import_from(text, piece, node)
         if replaced is not None:
             return replaced
     if isinstance(node, ast.Import | ast.ImportFrom):
@@ -73,12 +73,17 @@ def insert_after_imports(text: str, piece: str) -> str:
     return "\n".join([*lines[:at], piece, *lines[at:]]) + "\n"
 
 
-def replace_import_from(text: str, piece: str, module: str | None) -> str | None:
-    """`from web import app, redis` replaces `from web import app`."""
+def replace_import_from(text: str, piece: str, new: ast.ImportFrom) -> str | None:
+    """`from web import app, redis_conn` replaces `from web import app`."""
     lines = text.splitlines()
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ImportFrom) and node.module == module and node.level == 0:
-            return "\n".join([*lines[: node.lineno - 1], piece, *lines[node.end_lineno :]]) + "\n"
+    names = {alias.name for alias in new.names}
+    for old in ast.parse(text).body:
+        if (
+            isinstance(old, ast.ImportFrom)
+            and (old.module, old.level) == (new.module, new.level)
+            and {alias.name for alias in old.names} <= names
+        ):
+            return "\n".join([*lines[: old.lineno - 1], piece, *lines[old.end_lineno :]]) + "\n"
     return None
 
 

@@ -152,3 +152,32 @@ def test_sends_are_counted_in_the_window_they_are_due(app, client, redis):
 def post_at(client, when: datetime):
     body = {"email": "ada@example.com", "thought": "later", "send_at": when.isoformat()}
     return client.post("/api/thoughts", json=body)
+
+
+def test_refusals_spend_no_one_elses_allowance(app, client):
+    """A client past its own limit is refused without counting against the address it
+    names: its owner can still send to it, from another address, five times."""
+    app.config["RATELIMIT_PER_CLIENT"] = "2 per minute"
+    for n in range(2):
+        assert post_api(client, email=f"me{n}@example.com").status_code == 202
+    for _ in range(10):
+        assert post_api(client, email="bystander@example.com").status_code == 429
+
+    owner = {"REMOTE_ADDR": "192.0.2.7"}
+    for _ in range(2):
+        response = client.post(
+            "/api/thoughts",
+            json={"email": "bystander@example.com", "thought": "mine"},
+            environ_base=owner,
+        )
+        assert response.status_code == 202
+
+
+def test_a_refusal_for_the_recipient_leaves_the_clients_allowance(app, client):
+    app.config["RATELIMIT_PER_CLIENT"] = "7 per minute"
+    for _ in range(5):
+        assert post_api(client, email="ada@example.com").status_code == 202
+    for _ in range(5):
+        assert post_api(client, email="ada@example.com").status_code == 429
+    for n in range(2):  # five refusals later, the client still has its last two
+        assert post_api(client, email=f"other{n}@example.com").status_code == 202
