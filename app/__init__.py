@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
 from app import config, errors, extensions, submissions, timing
@@ -44,6 +44,14 @@ def forbid_framing(response: Response) -> Response:
     return response
 
 
+def forbid_caching(response: Response) -> Response:
+    """Pages and API answers show addresses (masked or not): no browser or proxy keeps
+    them. Only the static files, which show nobody's, may be cached."""
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, then ``overrides`` (how tests inject servers)."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
@@ -54,6 +62,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         logging.getLogger(__name__).warning("SECRET_KEY is the dev default: set it outside dev")
     timing.init_app(app)  # first: its clock starts before any other hook runs
     app.after_request(forbid_framing)
+    app.after_request(forbid_caching)
     extensions.init_app(app)
     configure_logging()
 

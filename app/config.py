@@ -72,6 +72,9 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # when it has a password; open without one (make dev serves on 127.0.0.1 only).
     "METRICS_ENABLED": (_bool, True),
     "WTF_CSRF_ENABLED": (_bool, True),
+    # The session cookie (it holds the form's CSRF token) only over HTTPS. Off for
+    # make dev's plain http://127.0.0.1; on behind TLS, as compose's web service has it.
+    "SESSION_COOKIE_SECURE": (_bool, False),
     # Largest request body, in bytes: 413 past it, before it is read (Flask's own
     # setting). The form and the API's JSON are a few hundred bytes.
     "MAX_CONTENT_LENGTH": (int, 64 * 1024),

@@ -18,6 +18,7 @@ import hmac
 import re
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import rq_dashboard
 from flask import Flask, abort, current_app, request
@@ -36,6 +37,15 @@ from app.limits import limiter
 URL_PREFIX = "/rq"
 METRICS_PATH = "/metrics"  # app/metrics.py
 OTHER_SITES = {"cross-site", "same-site"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# rq-dashboard's views that change jobs: only by POST.
+CHANGES = {
+    "rq_dashboard.requeue_all",
+    "rq_dashboard.requeue_job_view",
+    "rq_dashboard.delete_job_view",
+    "rq_dashboard.empty_queue",
+    "rq_dashboard.compact_queue",
+}
 # Wrong passwords allowed per user name and client address; past it, 429 until the
 # minute is over, without the password being checked (or a guesser would go on
 # learning which one is right at full speed). Requests without credentials (a
@@ -111,7 +121,21 @@ def guard() -> Response | None:
         abort(403, "The job dashboard only answers its own pages.")
     _refuse_what_is_not_there(request.view_args or {})
     _refuse_lists_that_cannot_be(request.view_args or {})
+    _refuse_changes_from_elsewhere()
     return None
+
+
+def _refuse_changes_from_elsewhere() -> None:
+    """A change needs a POST that says it comes from the dashboard's own host: browsers
+    send `Origin` with every POST, and no page can forge it. A browser that sends no
+    Sec-Fetch-Site, or a plain-HTTP deployment, relies on this; an image tag on another
+    site, a GET, may not requeue anything (rq-dashboard's requeue-all answers GET)."""
+    if request.method in SAFE_METHODS:
+        if request.endpoint in CHANGES:
+            abort(405)
+        return
+    if request.method == "POST" and urlsplit(request.origin or "").netloc != request.host:
+        abort(403, "The job dashboard only changes jobs for its own pages.")
 
 
 def _refuse_what_is_not_there(args: dict) -> None:

@@ -37,9 +37,20 @@ INVISIBLE_CATEGORIES = {"Cf", "Mn", "Me", "Mc"}
 BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a
+# right-to-left override turns "cache test <RLO>gnp.exe" into "cache test exe.png" in
+# every subject line and page that shows it.
+BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
 def no_control_characters(form: FlaskForm, field: StringField) -> None:
-    if any(unicodedata.category(ch) in BREAKING_CATEGORIES for ch in field.data or ""):
+    data = field.data or ""
+    if any(unicodedata.category(ch) in BREAKING_CATEGORIES for ch in data):
         raise ValidationError("Your thought cannot contain control characters or line breaks.")
+    if not BIDI_CONTROLS.isdisjoint(data):
+        raise ValidationError(
+            "Your thought cannot contain control characters that change the direction of text."
+        )
 
 
 def _visible(ch: str) -> bool:

@@ -37,6 +37,8 @@ DEFAULT_PORTS = (5000, 1080, 1025, 6379, 2525)
 STACK_READY_SECONDS = 90
 WORKER_LISTENING = "*** Listening on mailers, default, maintenance"
 STOP_SECONDS = 30
+# The learner's shell: bash, or zsh (macOS's) with LESSON_SHELL=zsh, by hand.
+LESSON_SHELL = os.environ.get("LESSON_SHELL", "bash")
 
 
 def mirror_repo(workdir: Path) -> Path:
@@ -65,7 +67,7 @@ class Process:
         self.command = command
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            ["bash", "-c", command],
+            [LESSON_SHELL, "-c", command],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -167,7 +169,7 @@ class DevStack:
         """A shell block run to its end, as pasted into a fresh terminal. The script
         goes in on stdin, so that `pkill -f` in it cannot match its own shell."""
         return subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-s"],
+            [LESSON_SHELL, "-e", "-o", "pipefail", "-s"],
             input=self.localize(script),
             cwd=self.workdir,
             env=self.env(),

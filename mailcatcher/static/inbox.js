@@ -26,10 +26,14 @@
   const url = (path) => new URL(path, document.baseURI).toString();
   const bare = (address) => String(address ?? "").replace(/^<(.*)>$/, "$1");
 
+  // A sender's text goes in a <bdi>: a right-to-left override in a subject stays
+  // inside it, and cannot reorder the tag chips or anything else beside it.
   function cell(text, className) {
     const td = document.createElement("td");
+    const bdi = document.createElement("bdi");
     td.className = className;
-    td.textContent = text;
+    bdi.textContent = text;
+    td.append(bdi);
     return td;
   }
 

@@ -27,6 +27,51 @@ def test_the_dashboard_asks_for_credentials(dashboard_app):
     assert client.get("/rq/", headers=wrong).status_code == 401
 
 
+def dead_job(app, smtp_sink, run_jobs, redis) -> str:
+    smtp_sink.rcpt_replies["ada@example.com"] = ["550 5.1.1 No such user"]
+    with app.test_request_context():
+        accept("ada@example.com", "dead on arrival")
+    run_jobs()
+    [job_id] = FailedJobRegistry("mailers", connection=redis).get_job_ids()
+    return job_id
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # an old browser: no Sec-Fetch-Site, no Origin (an image tag, a form)
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+    ],
+    ids=["nothing", "another-origin", "opaque-origin"],
+)
+def test_without_its_own_origin_a_post_changes_nothing(
+    dashboard_app, smtp_sink, run_jobs, redis, headers
+):
+    job_id = dead_job(dashboard_app, smtp_sink, run_jobs, redis)
+    client = dashboard_app.test_client()
+    headers = {**CREDENTIALS, **headers}
+
+    assert client.post(f"/rq/job/{job_id}/requeue", headers=headers).status_code == 403
+    assert client.post("/rq/requeue/mailers", headers=headers).status_code == 403
+    assert client.post(f"/rq/job/{job_id}/delete", headers=headers).status_code == 403
+    assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [job_id]
+
+
+def test_a_get_never_requeues(dashboard_app, smtp_sink, run_jobs, redis):
+    """rq-dashboard's requeue-all answers GET: an <img src> on any page would do it."""
+    job_id = dead_job(dashboard_app, smtp_sink, run_jobs, redis)
+    headers = {**CREDENTIALS, "Origin": "http://localhost"}
+
+    assert (
+        dashboard_app.test_client().get("/rq/requeue/mailers", headers=headers).status_code == 405
+    )
+    assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [job_id]
+    response = dashboard_app.test_client().post("/rq/requeue/mailers", headers=headers)
+    assert response.status_code == 200
+    assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == []
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -135,7 +180,7 @@ def test_requeueing_a_dead_job_from_the_dashboard_delivers_once(
     job_id = submissions.load(redis, submission_id).job_id
     assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [job_id]
 
-    headers = {**CREDENTIALS, "Sec-Fetch-Site": "same-origin"}
+    headers = {**CREDENTIALS, "Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}
     response = dashboard_app.test_client().post(f"/rq/job/{job_id}/requeue", headers=headers)
     assert response.status_code == 200
     run_jobs()

@@ -21,6 +21,10 @@ INVALID = [
     ("ada@example.com", "\u3164\u2800\u034f", "thought", "cannot be blank"),
     ("ada@example.com", "line\u2028break", "thought", "control characters"),
     ("ada@example.com", "para\u2029break", "thought", "control characters"),
+    # Text that shows in another order than it is written: cache test exe.png.
+    ("ada@example.com", "cache test \u202egnp.exe", "thought", "direction of text"),
+    ("ada@example.com", "\u2067isolated\u2069", "thought", "direction of text"),
+    ("ada@example.com", "\u202aembedded\u202c", "thought", "direction of text"),
     # What the mailer cannot send: non-ASCII before the @, an encoded word.
     ("üser@example.com", "hi", "email", "not a valid email address"),
     ("ｕser@example.com", "hi", "email", "not a valid email address"),

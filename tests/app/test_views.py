@@ -204,3 +204,19 @@ def test_the_page_shows_how_long_the_job_waited_for_a_worker(thought_form, clien
     submission_id = response.headers["Location"].rsplit("/", 1)[-1]
     api = client.get(f"/api/thoughts/{submission_id}").get_json()
     assert api["queue_wait"] == waited.group(1)
+
+
+def test_pages_and_answers_that_show_an_address_are_not_cached(client, thought_form):
+    location = thought_form.submit(email="ada@example.com").headers["Location"]
+    page = client.get(location)
+    api = client.get(location.replace("/thoughts/", "/api/thoughts/"))
+    assert page.status_code == api.status_code == 200
+    assert page.headers["Cache-Control"] == api.headers["Cache-Control"] == "no-store"
+    with client.get("/static/style.css") as static:
+        assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+def test_the_session_cookie_can_be_made_secure(make_app):
+    client = make_app(SESSION_COOKIE_SECURE=True).test_client()
+    cookie = client.get("/").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -398,3 +398,20 @@ def test_a_caught_script_cannot_run_in_the_inbox_page_even_if_injected(page: Pag
     )
     assert outcome == "refused"
     assert page.evaluate("document.documentElement.dataset.pwned") is None
+
+
+def test_a_right_to_left_override_stays_inside_its_cell(page: Page, mailcatcher):
+    """A subject with U+202E shows reversed in its own <bdi>, never past it: not over a
+    tag chip beside it, nor into the next cell."""
+    message = simple_message("cache test \u202egnp.exe")
+    message["X-Tags"] = "urgent"
+    send(mailcatcher.smtp_port, message, "a@example.com")
+    open_inbox(page, mailcatcher)
+    subject = row(page, "cache test").locator("td.subject")
+    expect(subject.locator("bdi")).to_have_text("cache test \u202egnp.exe")
+    expect(subject.locator(".tag")).to_have_text("urgent")
+    for cell in ("td.subject bdi", "td.from bdi", "td.to bdi"):
+        style = (
+            row(page, "cache test").locator(cell).evaluate("e => getComputedStyle(e).unicodeBidi")
+        )
+        assert style == "isolate", cell
