@@ -81,8 +81,12 @@ class KeptConnection(flask_mail.Connection):
     def send(self, message: flask_mail.Message, envelope_from: str | None = None) -> None:
         try:
             self._send(message, envelope_from)
-        except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
-            if not self.reused:  # (once the message is out, _send raised DeliveryUnknown)
+        except (smtplib.SMTPServerDisconnected, ConnectionError, smtplib.SMTPSenderRefused) as exc:
+            # A kept connection the server closed: gone, or closed with a 421 that we read
+            # as the answer to MAIL (RFC 5321 4.1.4: a server may say so at any time, as
+            # it does for a session idle or open too long). Nothing went out yet.
+            closed = not isinstance(exc, smtplib.SMTPSenderRefused) or exc.smtp_code == 421
+            if not (self.reused and closed):  # (once out, _send raised DeliveryUnknown)
                 raise
             log.info("the kept SMTP connection was closed (%s): sending on a new one", exc)
             self.host.close()

@@ -20,6 +20,12 @@ from aiohttp import web
 
 from mailcatcher import __version__, logs
 from mailcatcher.events import Bus
+from mailcatcher.http_limits import (
+    DEFAULT_HTTP_IDLE_TIMEOUT,
+    DEFAULT_HTTP_MAX_CONNECTIONS,
+    HttpLimits,
+    start_http,
+)
 from mailcatcher.mailbox import Mailbox
 from mailcatcher.release import Relay
 from mailcatcher.smtp import (
@@ -27,6 +33,7 @@ from mailcatcher.smtp import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
     DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_SESSION_MAX_SECONDS,
     ConnectionLimits,
     close_sessions,
     start_smtp,
@@ -65,7 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_positive,
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
-        help="open SMTP connections at most; more get 421 (default: %(default)s)",
+        help="open SMTP connections at most: over it, the longest-idle one outside a mail "
+        "transaction is closed to make room, or the new one gets 421 (default: %(default)s)",
     )
     parser.add_argument(
         "--max-connections-per-client",
@@ -79,7 +87,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_positive_seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
-        help="close an SMTP connection idle this long (default: %(default)s)",
+        help="close an SMTP connection with 421 once it has made no progress in a mail "
+        "transaction (MAIL, RCPT, DATA) for this long; NOOP, RSET, HELO and EHLO do not "
+        "count (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--smtp-session-max-seconds",
+        type=_positive_seconds,
+        default=DEFAULT_SESSION_MAX_SECONDS,
+        metavar="SECONDS",
+        help="close an SMTP connection with 421 once it is this old, whatever it is "
+        "doing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--http-max-connections",
+        type=_positive,
+        default=DEFAULT_HTTP_MAX_CONNECTIONS,
+        metavar="N",
+        help="open HTTP connections at most: over it, the longest-idle one is closed to make "
+        "room, or the new one gets 503; websockets may hold half (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--http-idle-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_HTTP_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close an HTTP connection that has not sent a whole request (head, or body) "
+        "this long after connecting or after its last response, or that has not read "
+        "a response for this long (default: %(default)s)",
     )
     parser.add_argument(
         "--block-remote-content",
@@ -159,24 +194,31 @@ async def serve(options: argparse.Namespace) -> int:
         hosts=frozenset([*options.http_host_allow, options.http_ip]),
         auth=options.http_auth,
         relay=_relay(options),
+        limits=HttpLimits(options.http_max_connections, options.http_idle_timeout),
     )
     app = create_app(mailbox, web_options, quit=None if options.no_quit else stop.set)
     runner = web.AppRunner(
         app,
         access_log=log if options.verbose else None,
         shutdown_timeout=2.0,
+        keepalive_timeout=web_options.limits.idle_timeout,  # aiohttp's own: an hour
     )
-    smtp_server = sessions = None
+    smtp_server = sessions = http_server = None
     try:
         asyncio.get_running_loop().set_exception_handler(_quiet_when_out_of_handles())
         limits = ConnectionLimits(
-            options.max_connections, options.max_connections_per_client, options.smtp_idle_timeout
+            options.max_connections,
+            options.max_connections_per_client,
+            options.smtp_idle_timeout,
+            options.smtp_session_max_seconds,
         )
         smtp_server, sessions = await start_smtp(
             mailbox, options.smtp_ip, options.smtp_port, options.max_message_size, limits
         )
         await runner.setup()
-        await web.TCPSite(runner, options.http_ip, options.http_port).start()
+        http_server = await start_http(
+            runner, options.http_ip, options.http_port, web_options.limits
+        )
     except OSError as error:
         log.error("~~> ERROR: cannot listen (%s). Is MailCatcher already running?", error)
         return 1
@@ -190,6 +232,8 @@ async def serve(options: argparse.Namespace) -> int:
         if smtp_server is not None:
             smtp_server.close()
             close_sessions(sessions)
+        if http_server is not None:
+            http_server.close()
         await runner.cleanup()
         store.close()
 

@@ -15,9 +15,11 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from email import policy
-from email.header import Header, decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesParser
+
+from mailcatcher import encoded_words
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +89,21 @@ def parse(source: bytes) -> ParsedMessage:
     """Parse `source`; on any failure keep the whole source as one plain-text part."""
     try:
         message = BytesParser(_Message, policy=policy.compat32).parsebytes(source)
-        parts = _with_content_ids([_part(leaf) for leaf in _leaves(message)])
+        # One budget of charset lookups for the message, spent on the headers shown first.
+        charsets = encoded_words.Charsets()
+        subject = _subject(message, charsets)
+        from_header = clean_text(_header(message, "From", charsets) or "")
+        recipients = (_header(message, h, charsets) or "" for h in ("To", "Cc"))
+        to_header = clean_text(" ".join(recipients))
+        tags = _tags(_header(message, "X-Tags", charsets) or "")
+        parts = _with_content_ids([_part(leaf, charsets) for leaf in _leaves(message)])
         return ParsedMessage(
-            subject=_subject(message),
+            subject=subject,
             type=_content_type(message),
             parts=parts,
-            from_header=clean_text(_header(message, "From") or ""),
-            to_header=clean_text(" ".join(_header(message, h) or "" for h in ("To", "Cc"))),
-            tags=_tags(_header(message, "X-Tags") or ""),
+            from_header=from_header,
+            to_header=to_header,
+            tags=tags,
             search_text=_search_text(parts),
         )
     except Exception:  # the email package has many ways to fail on hostile input
@@ -143,14 +152,14 @@ def _with_content_ids(parts: list[Part]) -> tuple[Part, ...]:
     )
 
 
-def _part(leaf: Message) -> Part:
+def _part(leaf: Message, charsets: encoded_words.Charsets) -> Part:
     kind = _content_type(leaf)
     if kind.startswith("multipart/"):
         kind = "text/plain"  # a multipart whose boundaries never parsed: show its text
     if kind == "message/rfc822":
-        return _forwarded(leaf)
+        return _forwarded(leaf, charsets)
     filename = _safe(lambda: leaf.get_filename())
-    filename = _decoded(filename) if filename is not None else None
+    filename = _decoded(filename, charsets) if filename is not None else None
     disposition = _safe(lambda: leaf.get_content_disposition())
     body = _payload(leaf)
     charset = None
@@ -158,7 +167,7 @@ def _part(leaf: Message) -> Part:
         body = _to_utf8(body, _safe(lambda: leaf.get_content_charset()))
         charset = "utf-8"
     return Part(
-        cid=_content_id(leaf),
+        cid=_content_id(leaf, charsets),
         type=kind,
         is_attachment=filename is not None or disposition == "attachment",
         filename=clean_text(filename) if filename is not None else None,
@@ -167,13 +176,13 @@ def _part(leaf: Message) -> Part:
     )
 
 
-def _forwarded(leaf: Message) -> Part:
+def _forwarded(leaf: Message, charsets: encoded_words.Charsets) -> Part:
     """A forwarded message: an attachment holding the whole inner message, as .eml."""
     inner = leaf.get_payload(0) if leaf.is_multipart() else None
     body = inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else _payload(leaf)
-    filename = _decoded(_safe(lambda: leaf.get_filename()) or "forwarded-message.eml")
+    filename = _decoded(_safe(lambda: leaf.get_filename()) or "forwarded-message.eml", charsets)
     return Part(
-        cid=_content_id(leaf),
+        cid=_content_id(leaf, charsets),
         type="message/rfc822",
         is_attachment=True,
         filename=clean_text(filename),
@@ -205,21 +214,21 @@ def _content_type(part: Message) -> str:
     return kind if _MIME_TYPE.match(kind) else "application/octet-stream"
 
 
-def _content_id(part: Message) -> str | None:
-    value = _header(part, "Content-ID")
+def _content_id(part: Message, charsets: encoded_words.Charsets) -> str | None:
+    value = _header(part, "Content-ID", charsets)
     if not value:
         return None
     return clean_text(value).strip().removeprefix("<").removesuffix(">").strip() or None
 
 
-def _subject(message: Message) -> str | None:
-    value = _header(message, "Subject")
+def _subject(message: Message, charsets: encoded_words.Charsets) -> str | None:
+    value = _header(message, "Subject", charsets)
     return clean_text(value) if value is not None else None
 
 
-def _header(message: Message, name: str) -> str | None:
+def _header(message: Message, name: str, charsets: encoded_words.Charsets) -> str | None:
     value = message.get(name)
-    return None if value is None else _decoded(value)
+    return None if value is None else _decoded(value, charsets)
 
 
 def _chunk(part: bytes | str, charset: str | None) -> str:
@@ -233,9 +242,12 @@ def _chunk(part: bytes | str, charset: str | None) -> str:
         return part.decode("utf-8", "replace")
 
 
-def _decoded(value: object) -> str:
+def _decoded(value: object, charsets: encoded_words.Charsets) -> str:
     """A header's text: RFC 2047 encoded words decoded, raw UTF-8 (SMTPUTF8) read as
-    UTF-8; what cannot be decoded stays as it came."""
+    UTF-8; what cannot be decoded stays as it came. The words are decoded in one pass
+    (encoded_words), not by email.header's decode_header and make_header: those take
+    time quadratic in the number of words on a line, and longer still for unclosed
+    ones (issue 28)."""
     if isinstance(value, Header):  # compat32's wrapper for a header with raw 8-bit bytes
         text = "".join(_chunk(part, charset) for part, charset in decode_header(value))
     else:
@@ -243,8 +255,9 @@ def _decoded(value: object) -> str:
     if "=?" not in text:
         return text
     try:
-        return str(make_header(decode_header(text)))
-    except Exception:  # a malformed encoded word: show it as written
+        return encoded_words.decode(text, charsets)
+    except Exception:  # nothing should get here, but caught mail must never fail to parse
+        log.warning("could not decode a header; keeping it as written", exc_info=True)
         return text
 
 

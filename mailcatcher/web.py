@@ -12,6 +12,11 @@ runs its own script file. What an email may do: open its links in a new tab (the
 served HTML gets `<base target="_blank">`, and both sandboxes allow popups that
 escape them), and load remote images, styles and fonts, as it would in a mail
 client, unless the sink runs with `--block-remote-content`.
+
+Connections are capped and timed out in http_limits.py; here, the two limits that
+need the routes: websockets (the only requests that last) may hold half of the
+connections, so the inbox's own requests always find room, and a request body
+must arrive within the idle timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import WSCloseCode, web
 
 from mailcatcher.events import OVERFLOW, Subscription
+from mailcatcher.http_limits import HttpLimits, track_requests
 from mailcatcher.mailbox import Mailbox
 from mailcatcher.mime import HTML_TYPES, clean_text
 from mailcatcher.release import Relay, ReleaseRefused
@@ -77,6 +83,7 @@ RELAY = web.AppKey("relay", object)
 PREFIX = web.AppKey("prefix", str)
 BLOCK_REMOTE = web.AppKey("block_remote", bool)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+LIMITS = web.AppKey("limits", HttpLimits)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class WebOptions:
     hosts: frozenset[str] = frozenset()  # Host names accepted besides localhost and loopback
     auth: tuple[str, str] | None = None  # --http-auth user:password
     relay: Relay | None = None  # --release-smtp and friends; None: release is off
+    limits: HttpLimits = HttpLimits()  # --http-max-connections, --http-idle-timeout
 
 
 def create_app(
@@ -95,11 +103,14 @@ def create_app(
 ) -> web.Application:
     """``quit``: what `DELETE /` calls to stop the sink, as MailCatcher's does; None
     (--no-quit) answers 403."""
-    app = web.Application(middlewares=[only_known_hosts(options.hosts), basic_auth(options.auth)])
+    app = web.Application(
+        middlewares=[track_requests, only_known_hosts(options.hosts), basic_auth(options.auth)]
+    )
     app[MAILBOX] = mailbox
     app[BLOCK_REMOTE] = options.block_remote
     app[RELAY] = options.relay
     app[SOCKETS] = weakref.WeakSet()
+    app[LIMITS] = options.limits
     path = options.http_path.strip("/")
     app[PREFIX] = prefix = f"/{path}" if path else ""
     page = INBOX_PAGE.read_text(encoding="utf-8")
@@ -295,8 +306,13 @@ async def release_message(request: web.Request) -> web.Response:
     if message is None or source is None:
         raise web.HTTPNotFound()
     try:
-        body = await request.json()
+        async with asyncio.timeout(request.app[LIMITS].idle_timeout):
+            body = await request.json()
         recipients = relay.check(body.get("recipients") if isinstance(body, dict) else None)
+    except TimeoutError:
+        response = _error(408, "The body took too long to arrive.")
+        response.force_close()
+        return response
     except ValueError:
         return _error(400, "The body is not JSON.")
     except ReleaseRefused as refused:
@@ -329,18 +345,28 @@ async def live_updates(request: web.Request) -> web.WebSocketResponse:
     if origin and urlsplit(origin).netloc != request.host:
         # Browsers let any site open a websocket here; only our own page may listen.
         raise web.HTTPForbidden(text="cross-origin websocket refused")
+    sockets = request.app[SOCKETS]
+    if len(sockets) >= request.app[LIMITS].max_websockets:
+        # Each holds a connection for as long as it is open: past half of the cap,
+        # they could leave no room for the inbox's own requests.
+        raise web.HTTPServiceUnavailable(
+            text="too many live updates open; the page will retry", headers={"Retry-After": "5"}
+        )
     socket = web.WebSocketResponse(heartbeat=30)
-    # Subscribe before the handshake completes, so a client that sees the socket
-    # open and then sends mail is sure to hear about it.
-    with request.app[MAILBOX].bus.subscribe() as subscription:
-        await socket.prepare(request)
-        request.app[SOCKETS].add(socket)
-        pump = asyncio.create_task(_pump(subscription, socket))
-        try:
-            async for _ in socket:
-                pass  # clients have nothing to say; reading notices when they leave
-        finally:
-            pump.cancel()
+    sockets.add(socket)  # counted from now, so none slips in while it is prepared
+    try:
+        # Subscribe before the handshake completes, so a client that sees the socket
+        # open and then sends mail is sure to hear about it.
+        with request.app[MAILBOX].bus.subscribe() as subscription:
+            await socket.prepare(request)
+            pump = asyncio.create_task(_pump(subscription, socket))
+            try:
+                async for _ in socket:
+                    pass  # clients have nothing to say; reading notices when they leave
+            finally:
+                pump.cancel()
+    finally:
+        sockets.discard(socket)
     return socket
 
 
@@ -353,7 +379,8 @@ async def _pump(subscription: Subscription, socket: web.WebSocketResponse) -> No
 
 async def close_sockets(app: web.Application) -> None:
     for socket in list(app[SOCKETS]):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        if socket.prepared:
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -367,6 +394,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     elif path.startswith("/messages"):
         remote = "" if request.app[BLOCK_REMOTE] else "https: http: "
         response.headers["Content-Security-Policy"] = MESSAGE_CSP.format(remote=remote)
+    if not path.startswith("/assets/"):  # the list and each message show addresses
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 # SQLite's integers are 64-bit signed: a bigger id names no message.

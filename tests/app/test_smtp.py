@@ -4,6 +4,7 @@ connection that the server closed meanwhile costs a reconnect, never an email.""
 import time
 
 import pytest
+import requests
 from flask_mail import Message
 
 from app.extensions import DeliveryUnknown, mail
@@ -84,3 +85,27 @@ def test_a_fresh_connection_that_fails_is_an_error_not_a_retry(send, smtp_sink):
         send(1)
 
     assert smtp_sink.drop_next == 1 and smtp_sink.messages == []
+
+
+def test_a_kept_connection_the_mail_catcher_closed_with_421_is_replaced(make_app, tmp_path):
+    """The mail catcher ends a session idle too long with `421` (mailcatcher/smtp.py),
+    which the next MAIL reads as its answer: a reconnect, not a failed attempt."""
+    from tests.mailcatcher.helpers import MailcatcherProcess
+
+    catcher = MailcatcherProcess("--smtp-idle-timeout", "0.5", log_dir=tmp_path).start()
+    app = make_app(MAIL_PORT=catcher.smtp_port)
+    try:
+        with app.app_context():
+            mail.send(message(1))
+            time.sleep(1.5)  # past the catcher's idle timeout, within our keepalive (30 s)
+            mail.send(message(2))
+        caught = requests.get(f"{catcher.url}/messages", timeout=5).json()
+        assert sorted(m["recipients"][0] for m in caught) == [
+            "<user1@example.com>",
+            "<user2@example.com>",
+        ]
+    finally:
+        if mail.kept.host is not None:
+            mail.kept.host.close()
+            mail.kept.host = None
+        catcher.stop()

@@ -257,3 +257,18 @@ def test_an_xhtml_body_is_served_as_html(mailcatcher):
     html = get(mailcatcher, f"/messages/{caught['id']}.html")
     assert html.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "<p>strict</p>" in html.text
+
+
+def test_what_shows_an_address_is_never_cached(mailcatcher):
+    send(mailcatcher.smtp_port, simple_message("Private"), "ann@example.com", ["bob@example.com"])
+    [message] = requests.get(f"{mailcatcher.url}/messages", timeout=10).json()
+    for path in (
+        "/",
+        "/messages",
+        f"/messages/{message['id']}.json",
+        f"/messages/{message['id']}.plain",
+    ):
+        response = requests.get(f"{mailcatcher.url}{path}", timeout=10)
+        assert response.headers["Cache-Control"] == "no-store", path
+    script = requests.get(f"{mailcatcher.url}/assets/inbox.js", timeout=10)
+    assert script.status_code == 200 and "no-store" not in script.headers.get("Cache-Control", "")

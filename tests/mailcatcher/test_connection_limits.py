@@ -1,6 +1,8 @@
 """Connections cost the sink a file handle each: it caps them (in all and per client),
 closes idle ones, and stays quiet in its log when handles run out anyway. Small
-caps keep these tests to a handful of sockets."""
+caps keep these tests to a handful of sockets. Over a cap, an idle session makes
+room for a new one (tests/mailcatcher/test_session_limits.py), so the sessions held
+here are each inside a mail transaction, which is never closed to make room."""
 
 from __future__ import annotations
 
@@ -24,11 +26,17 @@ def greeting(sock: socket.socket) -> bytes:
 
 
 def hold(server, count: int, source: str = "127.0.0.1") -> list[socket.socket]:
-    """``count`` admitted connections. The fixture's own probes (is it listening?)
-    count until the sink has seen them close, so this retries for a moment."""
+    """``count`` admitted connections, each inside a mail transaction. The fixture's
+    own probes (is it listening?) count until the sink has seen them close, so this
+    retries for a moment."""
     for _ in range(100):
         held = [connect(server, source) for _ in range(count)]
         if all(greeting(sock).startswith(b"220 ") for sock in held):
+            for sock in held:
+                sock.sendall(b"HELO client\r\n")
+                assert greeting(sock).startswith(b"250")
+                sock.sendall(b"MAIL FROM:<held@example.com>\r\n")
+                assert greeting(sock).startswith(b"250")
             return held
         for sock in held:
             sock.close()
@@ -80,7 +88,8 @@ def test_an_idle_connection_is_closed(start_mailcatcher):
     with connect(server) as idle:
         assert greeting(idle).startswith(b"220 ")
         idle.settimeout(60)  # far under aiosmtpd's default of 300 s
-        assert idle.recv(1024) == b""  # closed by the sink, not a timeout here
+        assert idle.recv(1024).startswith(b"421 ")  # said why,
+        assert idle.recv(1024) == b""  # and closed by the sink, not a timeout here
 
 
 def test_running_out_of_file_handles_logs_one_line_not_a_flood(start_mailcatcher):
