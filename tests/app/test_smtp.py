@@ -9,6 +9,7 @@ from flask_mail import Message
 
 from app.extensions import DeliveryUnknown, mail
 from harness.polling import wait_for
+from tests.mailcatcher.helpers import MailcatcherProcess
 
 
 def message(n: int) -> Message:
@@ -90,8 +91,6 @@ def test_a_fresh_connection_that_fails_is_an_error_not_a_retry(send, smtp_sink):
 def test_a_kept_connection_the_mail_catcher_closed_with_421_is_replaced(make_app, tmp_path):
     """The mail catcher ends a session idle too long with `421` (mailcatcher/smtp.py),
     which the next MAIL reads as its answer: a reconnect, not a failed attempt."""
-    from tests.mailcatcher.helpers import MailcatcherProcess
-
     catcher = MailcatcherProcess("--smtp-idle-timeout", "0.5", log_dir=tmp_path).start()
     app = make_app(MAIL_PORT=catcher.smtp_port)
     try:
