@@ -70,6 +70,9 @@ def send_gif_email(submission_id: str) -> str:
     if not lock.acquire():  # 1. take the lock: two runs never overlap
         raise SubmissionBusy(submission_id)
     try:
+        # With replicas, a replica must hold the lock too: one promoted without it
+        # would let a second run take it and send while this one sends.
+        replication.wait_for_replicas(redis, current_app.config)
         submission = submissions.begin_attempt(redis, submission_id)  # 2. read the flag
         if submission is None:
             log.warning("submission_id=%s outcome=missing", submission_id)

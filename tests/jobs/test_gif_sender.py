@@ -3,6 +3,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from app import submissions
+from app.replication import NotReplicated
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
 
@@ -111,6 +112,21 @@ def test_a_held_lock_keeps_every_run_out_and_costs_no_attempt(
     FailedJobRegistry("mailers", connection=redis).requeue(stored.job_id)
     run_jobs()
     assert len(smtp_sink.sent_to(ADA)) == 1
+
+
+def test_a_lock_no_replica_has_sends_nothing(app, redis, smtp_sink):
+    """With REDIS_WAIT_REPLICAS, the lock must reach a replica before the send: a
+    replica promoted after the acquire must hold it, or a second run would take it
+    and send too. Here no replica is there, so the run sends nothing and frees the lock."""
+    [submission_id] = submit(app, email=ADA)
+    app.config.update(REDIS_WAIT_REPLICAS=1, REDIS_WAIT_TIMEOUT_MS=20)
+
+    with app.app_context(), pytest.raises(NotReplicated):
+        send_gif_email(submission_id)
+
+    assert smtp_sink.messages == []
+    assert not redis.exists(submissions.lock_key(submission_id))
+    assert submissions.load(redis, submission_id).attempts == 0
 
 
 def test_smtp_down_leaves_it_unsent_and_failed_then_a_requeue_delivers(
