@@ -31,6 +31,7 @@ from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
+from app import keys
 from app.extensions import csrf, get_redis
 from app.limits import limiter
 
@@ -51,7 +52,7 @@ CHANGES = {
 # learning which one is right at full speed). Requests without credentials (a
 # browser's first, which opens its prompt) and right passwords do not count.
 SIGN_IN_LIMIT = parse("10 per minute")
-SIGN_IN_SCOPE = ("workit", "dashboard-sign-in")
+SIGN_IN_SCOPE = (keys.PREFIX, "dashboard-sign-in")
 
 # What rq-dashboard's URLs may hold; it trusts them, and ends in a 500 on anything else.
 REGISTRIES = {"queued", "failed", "deferred", "started", "finished", "scheduled", "canceled"}

@@ -4,7 +4,7 @@ from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
-from app import limits, redis_connection
+from app import keys, limits, redis_connection
 from app.smtp import DeliveryUnknown, KeptConnectionMail
 
 __all__ = ["DeliveryUnknown", "csrf", "get_redis", "init_app", "mail"]
@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     storage_uri, storage_options = redis_connection.limiter_storage(app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options)
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "workit")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", keys.RATE_LIMITS)
     limits.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
     app.extensions["redis"] = redis_connection.connect(

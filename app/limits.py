@@ -25,10 +25,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, RateLimitItemPerDay, parse_many
 
+from app import keys
+
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 LIMIT_SETTINGS = ("RATELIMIT_PER_CLIENT", "RATELIMIT_PER_RECIPIENT")
-SCOPE = ("workit", "submissions")
+SCOPE = (keys.PREFIX, "submissions")
 # A due-minute count lives until its minute has surely passed: sends are due within
 # a week (app/forms.py), so eight days.
 DUE_COUNT_DAYS = 8

@@ -40,13 +40,14 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.utils import utcparse
 
+from app import keys
 from app.extensions import get_redis
 from app.queues import QUEUES
 
-KEY = "workit:metrics"
 # Mail that has waited this long is late: the MailQueueLate alert's threshold
 # (ops/prometheus/alerts.yml) and the doctor's (app/doctor.py).
 LATE_MAIL_SECONDS = 60
@@ -81,7 +82,7 @@ def count(redis, name: str, amount: int = 1, **labels: str) -> None:
     """Add to a counter kept in Redis; ``redis`` may be a pipeline (then it goes with
     the caller's writes, in its transaction)."""
     if enabled():
-        redis.hincrby(KEY, _field(name, tuple(labels.items())), amount)
+        redis.hincrby(keys.METRICS, _field(name, tuple(labels.items())), amount)
 
 
 def observe(redis, name: str, seconds: float, **labels: str) -> None:
@@ -91,8 +92,8 @@ def observe(redis, name: str, seconds: float, **labels: str) -> None:
         return
     buckets, key = KEPT_IN_REDIS[name][2], tuple(labels.items())
     le = next((str(b) for b in buckets if seconds <= b), "+Inf")
-    redis.hincrby(KEY, _field(name, key, ("le", le)), 1)
-    redis.hincrby(KEY, _field(name, key, ("part", "sum_us")), round(seconds * 1_000_000))
+    redis.hincrby(keys.METRICS, _field(name, key, ("le", le)), 1)
+    redis.hincrby(keys.METRICS, _field(name, key, ("part", "sum_us")), round(seconds * 1_000_000))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -176,7 +177,7 @@ def queue_stats(redis: Redis, now: float | None = None) -> list[QueueStats]:
 def _oldest_enqueued_at(redis: Redis, queue: Queue) -> datetime | None:
     """The first job at the head that still exists (a deleted job leaves its id)."""
     for job_id in redis.lrange(queue.key, 0, 9):
-        stamp = redis.hget(f"rq:job:{job_id.decode()}", "enqueued_at")
+        stamp = redis.hget(Job.key_for(job_id.decode()), "enqueued_at")
         if stamp:
             return utcparse(stamp.decode()).replace(tzinfo=UTC)
     return None
@@ -194,7 +195,7 @@ def worker_states(redis: Redis) -> dict[str, int]:
 def _kept_families(redis: Redis) -> list:
     """The counters and histograms in the hash, summed into Prometheus's shapes."""
     values: dict[tuple, dict] = defaultdict(dict)
-    for raw_field, raw_value in redis.hgetall(KEY).items():
+    for raw_field, raw_value in redis.hgetall(keys.METRICS).items():
         name, labels, part = json.loads(raw_field)
         values[(name, tuple(sorted(labels.items())))][json.dumps(part)] = float(raw_value)
     families = []

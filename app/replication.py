@@ -9,7 +9,7 @@ With 0 replicas (one Redis, as `make dev` runs) it waits for nothing.
 
 WAIT counts the replicas that have every write made *on the connection it is sent
 on*. The client's pool may hand that call another connection than the one that ran
-the transaction, so a small write (``PROBE_KEY``) goes first on the same connection
+the transaction, so a small write (``keys.REPLICATION_PROBE``) goes first on the same connection
 as WAIT: replicas apply writes in order, so a replica that has the probe has ours.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-PROBE_KEY = "workit:replication:probe"
+from app import keys
 
 
 class NotReplicated(RedisError):
@@ -40,7 +40,7 @@ def wait_for_replicas(redis: Redis, config: Any) -> int:
         return 0
     timeout_ms = config["REDIS_WAIT_TIMEOUT_MS"]
     with redis.pipeline(transaction=False) as pipe:  # one connection, one round trip
-        pipe.incr(PROBE_KEY)
+        pipe.incr(keys.REPLICATION_PROBE)
         pipe.wait(wanted, timeout_ms)
         _, acknowledged = pipe.execute()
     if acknowledged < wanted:

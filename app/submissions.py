@@ -1,7 +1,6 @@
-"""The Submission record: one Redis hash per thought, and every key Work-It uses.
+"""The Submission record: one Redis hash per thought (its keys: app/keys.py).
 
-Keys are built here and nowhere else (prefix ``workit:``), so the web app, the
-job and the tests cannot drift apart. States: (scheduled ->) queued -> sending -> sent, or
+States: (scheduled ->) queued -> sending -> sent, or
 failed; a failed attempt that will be retried goes back to queued. `unconfirmed`:
 the mail server took the message but never answered, so it is not sent again.
 `cancelled`: a person cancelled or deleted its job.
@@ -25,7 +24,8 @@ from flask import current_app, has_app_context
 from redis import Redis
 from redis.client import Pipeline
 
-PREFIX = "workit"
+from app import keys
+
 # Closed for good: no run sends it (again), and no failure, sweep or cancel reopens it.
 CLOSED = ("sent", "unconfirmed", "cancelled")
 # Final: nothing more happens by itself. `failed` (no retry left) is final but not
@@ -35,25 +35,6 @@ FINAL = (*CLOSED, "failed")
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
 DEFAULT_RETENTION_DAYS = 30.0
-
-
-def key(submission_id: str) -> str:
-    return f"{PREFIX}:submission:{submission_id}"
-
-
-def journey_key(submission_id: str) -> str:
-    """List of JSON events, oldest first, capped at JOURNEY_MAX_EVENTS."""
-    return f"{PREFIX}:submission:{submission_id}:journey"
-
-
-def lock_key(submission_id: str) -> str:
-    return f"{PREFIX}:submission:{submission_id}:lock"
-
-
-def pending_key() -> str:
-    """Sorted set of submissions not yet sent or failed, scored by creation time:
-    what the sweeper looks through."""
-    return f"{PREFIX}:submissions:pending"
 
 
 # What new_id() makes, exactly: 22 URL-safe base64 characters, the last holding the
@@ -135,7 +116,7 @@ def create(
         send_at=send_at.isoformat(timespec="seconds") if send_at else "",
     )
     pipe.hset(
-        key(sub.id),
+        keys.submission(sub.id),
         mapping={
             "id": sub.id,
             "email": email,
@@ -148,7 +129,7 @@ def create(
             "send_at": sub.send_at,
         },
     )
-    pipe.zadd(pending_key(), {sub.id: datetime.fromisoformat(stamp).timestamp()})
+    pipe.zadd(keys.PENDING, {sub.id: datetime.fromisoformat(stamp).timestamp()})
     # Stamped like created_at, so the journey's times count from this event.
     record_event(
         pipe, sub.id, "accepted", f"stored by the web request (delivery: {delivery})", stamp
@@ -167,17 +148,17 @@ def _expire_when_retained(pipe: Pipeline, submission_id: str) -> None:
     """A finished submission and its journey expire after the retention time. Set with
     the final state, in its transaction: no sweep over old keys needed."""
     seconds = retention_seconds()
-    pipe.expire(key(submission_id), seconds)
-    pipe.expire(journey_key(submission_id), seconds)
+    pipe.expire(keys.submission(submission_id), seconds)
+    pipe.expire(keys.journey(submission_id), seconds)
 
 
 def load(redis: Redis, submission_id: str) -> Submission | None:
-    raw = redis.hgetall(key(submission_id))
+    raw = redis.hgetall(keys.submission(submission_id))
     return Submission.from_hash(raw) if raw else None
 
 
 def update(redis: Redis | Pipeline, submission_id: str, **changes: str | int) -> None:
-    redis.hset(key(submission_id), mapping={**changes, "updated_at": now()})
+    redis.hset(keys.submission(submission_id), mapping={**changes, "updated_at": now()})
 
 
 def is_closed(submission: Submission) -> bool:
@@ -210,10 +191,10 @@ def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
     one unchanged (nothing to do); otherwise `sending`, with ``attempts`` counting
     this attempt.
     """
-    keys = (key(submission_id), journey_key(submission_id))
+    both = (keys.submission(submission_id), keys.journey(submission_id))
     entry = _event("started", "attempt {attempt}")
     args = (now(), entry, JOURNEY_MAX_EVENTS, *CLOSED)
-    raw = redis.register_script(_BEGIN_ATTEMPT)(keys, args)
+    raw = redis.register_script(_BEGIN_ATTEMPT)(both, args)
     return Submission.from_hash(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else None
 
 
@@ -249,7 +230,7 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
         gif_note=gif_note,
         last_error="",
     )
-    pipe.zrem(pending_key(), submission_id)
+    pipe.zrem(keys.PENDING, submission_id)
     record_event(pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})")
     _expire_when_retained(pipe, submission_id)
 
@@ -291,12 +272,12 @@ def _change_unless_closed(
     """Set a new status with its reason and journey event, in one atomic step that
     leaves a closed submission alone. A final status takes it off the pending list
     and starts its retention clock."""
-    keys = (key(submission_id), pending_key(), journey_key(submission_id))
+    involved = (keys.submission(submission_id), keys.PENDING, keys.journey(submission_id))
     final = "1" if status in FINAL else "0"
     entry = _event(event, detail)
     args = (status, error, now(), submission_id, entry, JOURNEY_MAX_EVENTS)
     args += (retention_seconds(), final, *CLOSED)
-    return bool(redis.register_script(_CHANGE_UNLESS_CLOSED)(keys, args))
+    return bool(redis.register_script(_CHANGE_UNLESS_CLOSED)(involved, args))
 
 
 # KEYS: the hash, the pending set, the journey.
@@ -327,8 +308,8 @@ def record_event(
     The journey is shown to anyone with the link: put no address in ``detail`` (a mail
     server's error can quote one; app/api.py masks it on the way out).
     """
-    pipe.rpush(journey_key(submission_id), _event(event, detail, at))
-    pipe.ltrim(journey_key(submission_id), -JOURNEY_MAX_EVENTS, -1)
+    pipe.rpush(keys.journey(submission_id), _event(event, detail, at))
+    pipe.ltrim(keys.journey(submission_id), -JOURNEY_MAX_EVENTS, -1)
 
 
 def _event(event: str, detail: str, at: str = "") -> str:
@@ -338,4 +319,4 @@ def _event(event: str, detail: str, at: str = "") -> str:
 
 def journey(redis: Redis, submission_id: str) -> list[dict[str, str]]:
     """The submission's events, oldest first: ``{"at", "event", "detail"}`` each."""
-    return [json.loads(raw) for raw in redis.lrange(journey_key(submission_id), 0, -1)]
+    return [json.loads(raw) for raw in redis.lrange(keys.journey(submission_id), 0, -1)]

@@ -36,13 +36,12 @@ from pathlib import Path
 import port_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app import ROOT, submissions  # noqa: E402
+from app import ROOT, keys, submissions  # noqa: E402
 from app.redis_connection import connect  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
 from harness.sentinel import FailoverSet  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
-from jobs.scheduler import LEADER_KEY  # noqa: E402
 
 POST_INTERVAL = 0.05
 RECOVERY_BOUND_SECONDS = 60  # a round that has not recovered by then fails the drill
@@ -221,7 +220,7 @@ def _account(env, sink: SmtpSink, load: Load, rounds: list[Round]) -> Report:
             time.sleep(0.5)
         lost = [sid for sid in accepted if _status(redis, sid) is None]
         stuck = [_describe(redis, sid) for sid in unsent if sid not in lost]
-        leads = bool(redis.exists(LEADER_KEY))
+        leads = bool(redis.exists(keys.CRON_LEADER))
     finally:
         redis.close()
     emails = collections.Counter(address for message in sink.recipients for address in message)

@@ -19,10 +19,9 @@ from flask_mail import Message
 from redis import Redis
 from rq import Queue, Retry
 
-from app import metrics
+from app import keys, metrics
 from app.extensions import mail
 from app.mailer import UTF8_QUOTED_PRINTABLE
-from app.submissions import PREFIX
 from jobs import DEFAULT
 from jobs.worker import AppJob
 
@@ -33,10 +32,6 @@ JOB_TIMEOUT_SECONDS = 30
 RETRY = Retry(max=10, interval=[10, 30, 60, 120, 300, 600, 600, 600, 600, 600])
 # How long we remember that a dead job was reported.
 REMEMBER_SECONDS = 30 * 24 * 3600
-
-
-def alert_key(job_id: str) -> str:
-    return f"{PREFIX}:alert:{job_id}"
 
 
 # What went wrong -> the alert email's subject. "dead job": failed, no retry left.
@@ -60,12 +55,12 @@ def raise_red_flag(
 ) -> None:
     """Flag ``job_id`` once; with ``cause``, mail only the first of its cause each hour."""
     remember = SETUP_REMEMBER_SECONDS if what == "configuration" else REMEMBER_SECONDS
-    if not connection.set(alert_key(job_id), "1", nx=True, ex=remember):
+    if not connection.set(keys.alert(job_id), "1", nx=True, ex=remember):
         log.info("red flag for job_id=%s raised already (%s)", job_id, what)
         return
     log.error("RED FLAG %s job_id=%s submission_id=%s error=%r", what, job_id, submission_id, error)
     metrics.count(connection, "workit_red_flags_total", kind=what.replace(" ", "_"))
-    cause_key = alert_key(f"cause:{cause}")
+    cause_key = keys.alert(f"cause:{cause}")
     if cause and not connection.set(cause_key, "1", nx=True, ex=SETUP_REMEMBER_SECONDS):
         log.info("red flag for cause=%s mailed already this hour: no email", cause)
         return

@@ -24,7 +24,7 @@ from redis.lock import Lock
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
-from app import giphy, mailer, replication, submissions
+from app import giphy, keys, mailer, replication, submissions
 from app.extensions import DeliveryUnknown, get_redis
 from jobs import MAILERS, alerts, failures, outcomes
 from jobs.worker import AppJob
@@ -63,7 +63,7 @@ def send_gif_email(submission_id: str) -> str:
     """
     redis = get_redis()
     lock = redis.lock(
-        submissions.lock_key(submission_id),
+        keys.lock(submission_id),
         timeout=lock_timeout_seconds(current_app.config),
         blocking_timeout=LOCK_WAIT_SECONDS,
     )

@@ -21,13 +21,13 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 from rq.cron import CronScheduler
 
+from app import keys
 from app.redis_connection import connect
 from jobs import cron
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-LEADER_KEY = "workit:cron:leader"
 # A leader that died is replaced within this long; the leader renews every third of it.
 LEADER_TTL_SECONDS = 30
 STANDBY_CHECK_SECONDS = 5
@@ -40,7 +40,7 @@ class OneActiveCronScheduler(CronScheduler):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.leader_lock = Lock(
-            self.connection, LEADER_KEY, timeout=LEADER_TTL_SECONDS, thread_local=False
+            self.connection, keys.CRON_LEADER, timeout=LEADER_TTL_SECONDS, thread_local=False
         )
         self.leading: bool | None = None  # not known until the first look at the lock
 

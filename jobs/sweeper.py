@@ -22,7 +22,7 @@ from flask.cli import with_appcontext
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from app import submissions
+from app import keys, submissions
 from app.extensions import get_redis
 from jobs import MAINTENANCE, alerts
 from jobs.gif_sender import enqueue_gif_email, lock_timeout_seconds
@@ -47,10 +47,10 @@ def requeue_stuck_submissions() -> int:
     redis = get_redis()
     stuck_after = stuck_after_seconds(current_app.config)
     requeued = 0
-    for raw_id in redis.zrange(submissions.pending_key(), 0, -1):
+    for raw_id in redis.zrange(keys.PENDING, 0, -1):
         submission = submissions.load(redis, raw_id.decode())
         if submission is None or submissions.is_final(submission):
-            redis.zrem(submissions.pending_key(), raw_id)  # not pending any more
+            redis.zrem(keys.PENDING, raw_id)  # not pending any more
         else:
             requeued += _sweep(redis, submission, stuck_after) == "requeued"
     return requeued
@@ -103,7 +103,7 @@ def _requeue(redis, submission: submissions.Submission) -> None:
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submissions.record_event(pipe, submission.id, "requeued by the sweeper", detail)
-        pipe.hincrby(submissions.key(submission.id), "requeues", 1)
+        pipe.hincrby(keys.submission(submission.id), "requeues", 1)
         enqueue_gif_email(submission.id, pipeline=pipe)
         pipe.execute()
 

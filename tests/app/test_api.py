@@ -1,6 +1,6 @@
 import pytest
 
-from app import submissions
+from app import keys
 from app.submissions import FINAL, new_id
 from harness.submissions import submit
 from tests.app.test_forms import INVALID
@@ -134,7 +134,7 @@ def test_the_api_and_the_page_say_final_as_submissions_defines_it(
 ):
     """The status page stops polling on `final`: one definition (app/submissions.py)."""
     [submission_id] = submit(app)
-    redis.hset(submissions.key(submission_id), "status", status)
+    redis.hset(keys.submission(submission_id), "status", status)
 
     assert client.get(f"/api/thoughts/{submission_id}").get_json()["final"] is final
     page = client.get(f"/thoughts/{submission_id}").get_data(as_text=True)

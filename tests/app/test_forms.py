@@ -1,6 +1,6 @@
 import pytest
 
-from app import submissions
+from app import keys
 
 LONG = "x" * 281
 INVALID = [
@@ -59,7 +59,7 @@ def test_exactly_280_characters_is_accepted(thought_form):
 
 def test_surrounding_whitespace_is_trimmed(thought_form, redis):
     location = thought_form.submit(email="  ada@example.com ", thought="  hi  ").headers["Location"]
-    key = submissions.key(location.rsplit("/", 1)[-1])
+    key = keys.submission(location.rsplit("/", 1)[-1])
     assert redis.hget(key, "thought") == b"hi" and redis.hget(key, "email") == b"ada@example.com"
 
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from app import config, submissions
+from app import config, keys, submissions
 
 API = "/api/thoughts"
 GOOD = {"email": "ada@example.com", "thought": "Tea"}
@@ -54,7 +54,7 @@ def test_ids_of_another_shape_are_refused(bad):
 @pytest.mark.parametrize("suffix", [":journey", ":lock", ":x", "%00", "%0a"])
 def test_an_id_that_names_another_key_is_404_not_500(client, redis, no_tracebacks, prefix, suffix):
     submission_id = client.post(API, json=GOOD).get_json()["id"]
-    redis.set(submissions.lock_key(submission_id), "held")  # a string key, as a job's lock
+    redis.set(keys.lock(submission_id), "held")  # a string key, as a job's lock
     response = client.get(f"{prefix}{submission_id}{suffix}")
     assert response.status_code == 404
     if prefix.startswith("/api"):

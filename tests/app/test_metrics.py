@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import replication, submissions
+from app import keys, replication, submissions
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email
 
@@ -101,7 +101,7 @@ def test_a_run_that_finds_the_lock_held_is_busy(app, client, run_jobs, redis, mo
     monkeypatch.setattr("jobs.gif_sender.LOCK_WAIT_SECONDS", 0.1)
     app.config["RETRY_MAX"] = 0
     [submission_id] = submit(app)
-    held = redis.lock(submissions.lock_key(submission_id), timeout=30)
+    held = redis.lock(keys.lock(submission_id), timeout=30)
     assert held.acquire()
     run_jobs()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app import submissions
+from app import keys
 from app.privacy import hide_address, mask_email
 from harness.submissions import submit
 
@@ -33,7 +33,7 @@ def test_mask_keeps_the_first_letter_and_the_domain():
 def test_the_page_and_the_api_mask_a_quoted_unicode_spelling(app, client, redis):
     [submission_id] = submit(app, email=STORED)
     redis.hset(
-        submissions.key(submission_id), mapping={"status": "failed", "last_error": QUOTED[3]}
+        keys.submission(submission_id), mapping={"status": "failed", "last_error": QUOTED[3]}
     )
 
     page = client.get(f"/thoughts/{submission_id}").get_data(as_text=True)

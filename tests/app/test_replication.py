@@ -4,14 +4,14 @@ The same with real replicas and a real failover: tests/test_failover.py."""
 
 import pytest
 
-from app import submissions
+from app import keys, submissions
 from app.errors import NOT_REPLICATED
-from app.replication import PROBE_KEY, NotReplicated, wait_for_replicas
+from app.replication import NotReplicated, wait_for_replicas
 
 
 def test_no_replica_asked_for_sends_nothing_to_redis(redis):
     assert wait_for_replicas(redis, {"REDIS_WAIT_REPLICAS": 0}) == 0
-    assert not redis.exists(PROBE_KEY)
+    assert not redis.exists(keys.REPLICATION_PROBE)
 
 
 def test_a_replica_asked_for_that_is_not_there_raises(redis):

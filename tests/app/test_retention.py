@@ -6,7 +6,7 @@ import time
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from app import submissions
+from app import keys, submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from jobs.worker import AppJob
@@ -15,8 +15,8 @@ DAY = 86400
 
 
 def ttls(redis, submission_id) -> tuple[int, int]:
-    keys = submissions.key(submission_id), submissions.journey_key(submission_id)
-    return tuple(redis.ttl(k) for k in keys)
+    both = keys.submission(submission_id), keys.journey(submission_id)
+    return tuple(redis.ttl(k) for k in both)
 
 
 def test_a_sent_submission_expires_after_the_retention_days(app, redis, run_jobs):

@@ -12,10 +12,10 @@ from redis import Redis
 from rq import Queue
 from rq.cron import CronScheduler
 
-from app import ROOT
+from app import ROOT, keys
 from harness.polling import wait_for
 from harness.worker_processes import process_env
-from jobs.scheduler import LEADER_KEY, LEADER_TTL_SECONDS, STANDBY_CHECK_SECONDS
+from jobs.scheduler import LEADER_TTL_SECONDS, STANDBY_CHECK_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +59,13 @@ def test_two_schedulers_enqueue_each_sweep_once_and_the_standby_takes_over(sched
     time.sleep(STANDBY_CHECK_SECONDS + 1)  # the standby has looked at the lock since
     assert len(sweeps(redis)) == 1  # each would enqueue one at start without the lock
 
-    leader = redis.get(LEADER_KEY).decode()  # hostname:pid:suffix
+    leader = redis.get(keys.CRON_LEADER).decode()  # hostname:pid:suffix
     [lead] = [p for p in procs if f":{p.pid}:" in leader]
     os.killpg(lead.pid, signal.SIGTERM)  # a clean stop gives the lock up
     lead.wait(timeout=30)
 
     wait_for(lambda: len(sweeps(redis)) == 2, 60, "the standby never took over")
-    assert redis.get(LEADER_KEY).decode() != leader
+    assert redis.get(keys.CRON_LEADER).decode() != leader
 
 
 def test_a_scheduler_lives_through_a_redis_outage(app_config, restartable_redis):
@@ -75,7 +75,7 @@ def test_a_scheduler_lives_through_a_redis_outage(app_config, restartable_redis)
     proc = subprocess.Popen(COMMAND, shell=True, cwd=ROOT, env=env, start_new_session=True)
     try:
         with Redis.from_url(restartable_redis.url) as redis:
-            wait_for(lambda: redis.exists(LEADER_KEY), 60, "the scheduler to lead")
+            wait_for(lambda: redis.exists(keys.CRON_LEADER), 60, "the scheduler to lead")
             restartable_redis.stop()
             time.sleep(LEADER_TTL_SECONDS / 3 + 2)
             restartable_redis.start()

@@ -2,7 +2,7 @@ import pytest
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from app import submissions
+from app import keys, submissions
 from app.replication import NotReplicated
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
@@ -36,7 +36,7 @@ def test_later_mode_sends_one_email_with_both_parts_and_the_gif(app, run_jobs, s
     )
     assert stored.sent_at
     # The lock went with the `sent` flag, in one transaction: a duplicate need not wait.
-    assert not redis.exists(submissions.lock_key(submission_id))
+    assert not redis.exists(keys.lock(submission_id))
 
 
 @pytest.mark.parametrize("thought", ["&" * 280, "\U0001f600" * 280])
@@ -93,7 +93,7 @@ def test_a_held_lock_keeps_every_run_out_and_costs_no_attempt(
     counting an attempt or recording a failure (the holder decides); RQ retries it."""
     [submission_id] = submit(app, email=ADA)
     monkeypatch.setattr("jobs.gif_sender.LOCK_WAIT_SECONDS", 0.2)
-    held = redis.lock(submissions.lock_key(submission_id), timeout=30)
+    held = redis.lock(keys.lock(submission_id), timeout=30)
     assert held.acquire()
 
     run_jobs()  # the first run and both retries meet the held lock
@@ -125,7 +125,7 @@ def test_a_lock_no_replica_has_sends_nothing(app, redis, smtp_sink):
         send_gif_email(submission_id)
 
     assert smtp_sink.messages == []
-    assert not redis.exists(submissions.lock_key(submission_id))
+    assert not redis.exists(keys.lock(submission_id))
     assert submissions.load(redis, submission_id).attempts == 0
 
 

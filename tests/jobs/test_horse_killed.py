@@ -11,7 +11,7 @@ import pytest
 from rq import Worker
 from rq.registry import FailedJobRegistry
 
-from app import submissions
+from app import keys, submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import (
@@ -54,7 +54,7 @@ def test_a_job_process_killed_on_the_last_attempt_fails_the_job_and_raises_the_r
     assert (stored.status, stored.sent, stored.attempts) == ("failed", False, 1)
     assert "WorkHorseKilled" in stored.last_error and "signal 9" in stored.last_error
     assert FailedJobRegistry("mailers", connection=redis).get_job_ids() == [stored.job_id]
-    assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
+    assert redis.zscore(keys.PENDING, submission_id) is None  # not swept again
     assert smtp_sink.sent_to(ADA) == []
     assert workers.alive(), "the worker (or the pool) survives the process that died"
     wait_for(lambda: all(w.get_state() == "idle" for w in Worker.all(connection=redis)), 30, "idle")

@@ -7,7 +7,7 @@ import threading
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from app import submissions
+from app import keys, submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from jobs.worker import AppJob
@@ -30,7 +30,7 @@ def test_a_run_that_lost_its_lock_refuses_to_send(make_app, redis, smtp_sink):
     This run must not send; its retry sends once, under a lock of its own."""
     app = make_app(MAILER_DELAY_SECONDS=1)
     [submission_id] = submit(app, email=ADA)
-    lock = submissions.lock_key(submission_id)
+    lock = keys.lock(submission_id)
 
     def take_over() -> None:  # once the run is in the mailer's delay, holding the lock
         wait_for(lambda: submissions.load(redis, submission_id).status == "sending", 30, "sending")

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from app import submissions
+from app import keys, submissions
 from harness.submissions import submit
 
 ADA = "ada@example.com"
@@ -52,7 +52,7 @@ def test_an_answer_that_never_comes_is_unconfirmed_not_resent(
     assert [r.getMessage() for r in caplog.records if "RED FLAG unconfirmed" in r.getMessage()]
     [alert] = smtp_sink.sent_to(ADMIN)
     assert "may or may not have been delivered" in alert["Subject"]
-    assert redis.zscore(submissions.pending_key(), submission_id) is None  # not swept again
+    assert redis.zscore(keys.PENDING, submission_id) is None  # not swept again
 
 
 def test_a_4xx_after_the_data_is_a_definite_refusal_retried_then_delivered(

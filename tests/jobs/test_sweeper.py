@@ -5,7 +5,7 @@ from flask.cli import FlaskGroup
 from rq import Queue
 from rq.job import Job
 
-from app import submissions
+from app import keys, submissions
 from harness.submissions import submit
 from jobs.sweeper import MAX_REQUEUES, requeue_stuck_submissions, stuck_after_seconds
 
@@ -15,7 +15,7 @@ def age(redis, submission_id: str, seconds: float) -> None:
     from datetime import UTC, datetime, timedelta
 
     stamp = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-    redis.hset(submissions.key(submission_id), "updated_at", stamp)
+    redis.hset(keys.submission(submission_id), "updated_at", stamp)
 
 
 def sweep(app) -> int:
@@ -35,7 +35,7 @@ def die_mid_job(redis, submission_id: str, seconds_ago: float) -> Job:
     job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
     Queue("mailers", connection=redis).remove(job)
     job.set_status("started")
-    redis.hset(submissions.key(submission_id), "status", "sending")
+    redis.hset(keys.submission(submission_id), "status", "sending")
     age(redis, submission_id, seconds_ago)
     return job
 
@@ -66,7 +66,7 @@ def test_a_cancelled_or_deleted_job_stays_cancelled(app, redis, run_jobs, smtp_s
 
     stored = submissions.load(redis, submission_id)
     assert stored.status == "cancelled" and job.id in stored.last_error
-    assert redis.zscore(submissions.pending_key(), submission_id) is None
+    assert redis.zscore(keys.PENDING, submission_id) is None
     assert smtp_sink.messages == []
 
 
@@ -98,7 +98,7 @@ def test_a_started_job_past_its_timeout_counts_as_dead(app, redis):
 def test_sent_and_failed_submissions_leave_the_pending_set(app, redis, run_jobs):
     [submission_id] = submit(app)
     run_jobs()
-    assert redis.zscore(submissions.pending_key(), submission_id) is None
+    assert redis.zscore(keys.PENDING, submission_id) is None
     assert sweep(app) == 0
 
 
