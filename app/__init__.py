@@ -77,5 +77,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
+    app.jinja_env.globals["Status"] = submissions.Status  # the states, spelled once
     app.cli.add_command(doctor.doctor_command)  # requeue-stuck comes from jobs/ (pyproject)
     return app

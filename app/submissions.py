@@ -19,6 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from flask import current_app, has_app_context
 from redis import Redis
@@ -26,12 +27,26 @@ from redis.client import Pipeline
 
 from app import keys
 
+
+class Status(StrEnum):
+    """A submission's states, spelled here only: the Lua scripts below get them as
+    arguments, the pages as the template global ``Status`` (app/__init__.py)."""
+
+    SCHEDULED = "scheduled"  # waiting for its send_at
+    QUEUED = "queued"  # its job is on the queue (again, after a failed attempt)
+    SENDING = "sending"  # a run has started an attempt
+    SENT = "sent"
+    FAILED = "failed"  # no retry left
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+
+
 # Closed for good: no run sends it (again), and no failure, sweep or cancel reopens it.
-CLOSED = ("sent", "unconfirmed", "cancelled")
+CLOSED = (Status.SENT, Status.UNCONFIRMED, Status.CANCELLED)
 # Final: nothing more happens by itself. `failed` (no retry left) is final but not
 # closed: a person may requeue its job (the red flag's email says how), and that run
 # tries again, safely, since the job is idempotent.
-FINAL = (*CLOSED, "failed")
+FINAL = (*CLOSED, Status.FAILED)
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
 DEFAULT_RETENTION_DAYS = 30.0
@@ -67,7 +82,7 @@ class Submission:
     id: str
     email: str
     thought: str
-    status: str = "queued"
+    status: str = Status.QUEUED
     created_at: str = ""
     updated_at: str = ""
     attempts: int = 0
@@ -91,6 +106,11 @@ class Submission:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def to_hash(self) -> dict[str, str | int]:
+        """The fields as Redis stores them: what from_hash reads back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "sent": "1" if self.sent else "0"}
+
 
 def create(
     pipe: Pipeline | Redis,
@@ -109,26 +129,13 @@ def create(
         id=new_id(),
         email=email,
         thought=thought,
-        status="scheduled" if send_at else "queued",
+        status=Status.SCHEDULED if send_at else Status.QUEUED,
         created_at=stamp,
         updated_at=stamp,
         delivery=delivery,
         send_at=send_at.isoformat(timespec="seconds") if send_at else "",
     )
-    pipe.hset(
-        keys.submission(sub.id),
-        mapping={
-            "id": sub.id,
-            "email": email,
-            "thought": thought,
-            "status": sub.status,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "attempts": 0,
-            "delivery": delivery,
-            "send_at": sub.send_at,
-        },
-    )
+    pipe.hset(keys.submission(sub.id), mapping=sub.to_hash())
     pipe.zadd(keys.PENDING, {sub.id: datetime.fromisoformat(stamp).timestamp()})
     # Stamped like created_at, so the journey's times count from this event.
     record_event(
@@ -193,20 +200,20 @@ def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
     """
     both = (keys.submission(submission_id), keys.journey(submission_id))
     entry = _event("started", "attempt {attempt}")
-    args = (now(), entry, JOURNEY_MAX_EVENTS, *CLOSED)
+    args = (now(), entry, JOURNEY_MAX_EVENTS, Status.SENDING, *CLOSED)
     raw = redis.register_script(_BEGIN_ATTEMPT)(both, args)
     return Submission.from_hash(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else None
 
 
-# KEYS: the hash, the journey. ARGV: now, the event, the journey's cap, *CLOSED.
+# KEYS: the hash, the journey. ARGV: now, the event, the journey's cap, `sending`, *CLOSED.
 # Called by EVALSHA: Redis compiles it once, not on every job.
 _BEGIN_ATTEMPT = (
     _IS_CLOSED
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-if not is_closed(KEYS[1], 4) then
+if not is_closed(KEYS[1], 5) then
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
+  redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updated_at', ARGV[1])
   redis.call('RPUSH', KEYS[2], (string.gsub(ARGV[2], '{attempt}', attempt, 1)))
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 end
@@ -222,7 +229,7 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
     update(
         pipe,
         submission_id,
-        status="sent",
+        status=Status.SENT,
         sent="1",
         sent_at=now(),
         gif_url=gif_url,
@@ -238,12 +245,14 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
 def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> bool:
     """The message went out and its answer never came: closed (a retry could make a
     duplicate), with the reason for whoever checks the server."""
-    return _close_unless_closed(redis, submission_id, "unconfirmed", error, f"not resent: {error}")
+    return _close_unless_closed(
+        redis, submission_id, Status.UNCONFIRMED, error, f"not resent: {error}"
+    )
 
 
 def mark_cancelled(redis: Redis, submission_id: str, why: str) -> bool:
     """A person cancelled or deleted its job: closed, unless it was closed already."""
-    return _close_unless_closed(redis, submission_id, "cancelled", why, why)
+    return _close_unless_closed(redis, submission_id, Status.CANCELLED, why, why)
 
 
 def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> bool:
@@ -254,7 +263,7 @@ def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: boo
     set it back to queued, which would send it again, or call mail that was delivered
     dead. Returns whether it recorded anything.
     """
-    status = "failed" if final else "queued"
+    status = Status.FAILED if final else Status.QUEUED
     outcome = "gave up, no retry left" if final else "a retry is coming"
     detail = f"attempt {{attempt}} failed ({outcome}): {error}"
     return _change_unless_closed(redis, submission_id, status, error, "attempt failed", detail)
