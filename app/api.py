@@ -15,7 +15,7 @@ from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.limits import take_allowance
 from app.privacy import hide_address
-from app.submissions import Submission
+from app.submissions import Event, Submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -134,8 +134,8 @@ def journey_json(submission: Submission, events: list[dict[str, str]]) -> list[d
 def queue_wait(submission: Submission, events: list[dict[str, str]]) -> str | None:
     """How long its job waited for a worker ("120 ms"): from its enqueue, or its due
     time if scheduled, to the start of the first attempt. None until one started."""
-    enqueued = submission.send_at or _first(events, "enqueued")
-    started = _first(events, "started")
+    enqueued = submission.send_at or _first(events, Event.ENQUEUED)
+    started = _first(events, Event.STARTED)
     if not (enqueued and started):
         return None
     waited = datetime.fromisoformat(started) - datetime.fromisoformat(enqueued)

@@ -41,6 +41,21 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Event(StrEnum):
+    """What a submission's journey can say happened, spelled here only."""
+
+    ACCEPTED = "accepted"
+    ENQUEUED = "enqueued"
+    SCHEDULED = "scheduled"
+    DELIVERING_NOW = "delivering in the request"  # WORKIT_DELIVERY=now
+    STARTED = "started"
+    SENT = "sent"
+    ATTEMPT_FAILED = "attempt failed"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+    REQUEUED = "requeued by the sweeper"
+
+
 # Closed for good: no run sends it (again), and no failure, sweep or cancel reopens it.
 CLOSED = (Status.SENT, Status.UNCONFIRMED, Status.CANCELLED)
 # Final: nothing more happens by itself. `failed` (no retry left) is final but not
@@ -139,7 +154,7 @@ def create(
     pipe.zadd(keys.PENDING, {sub.id: datetime.fromisoformat(stamp).timestamp()})
     # Stamped like created_at, so the journey's times count from this event.
     record_event(
-        pipe, sub.id, "accepted", f"stored by the web request (delivery: {delivery})", stamp
+        pipe, sub.id, Event.ACCEPTED, f"stored by the web request (delivery: {delivery})", stamp
     )
     return sub
 
@@ -199,7 +214,7 @@ def begin_attempt(redis: Redis, submission_id: str) -> Submission | None:
     this attempt.
     """
     both = (keys.submission(submission_id), keys.journey(submission_id))
-    entry = _event("started", "attempt {attempt}")
+    entry = _event(Event.STARTED, "attempt {attempt}")
     args = (now(), entry, JOURNEY_MAX_EVENTS, Status.SENDING, *CLOSED)
     raw = redis.register_script(_BEGIN_ATTEMPT)(both, args)
     return Submission.from_hash(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else None
@@ -238,7 +253,9 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
         last_error="",
     )
     pipe.zrem(keys.PENDING, submission_id)
-    record_event(pipe, submission_id, "sent", f"the mail server accepted it (GIF: {gif_source})")
+    record_event(
+        pipe, submission_id, Event.SENT, f"the mail server accepted it (GIF: {gif_source})"
+    )
     _expire_when_retained(pipe, submission_id)
 
 
@@ -246,13 +263,13 @@ def mark_unconfirmed(redis: Redis, submission_id: str, error: str) -> bool:
     """The message went out and its answer never came: closed (a retry could make a
     duplicate), with the reason for whoever checks the server."""
     return _close_unless_closed(
-        redis, submission_id, Status.UNCONFIRMED, error, f"not resent: {error}"
+        redis, submission_id, Status.UNCONFIRMED, Event.UNCONFIRMED, error, f"not resent: {error}"
     )
 
 
 def mark_cancelled(redis: Redis, submission_id: str, why: str) -> bool:
     """A person cancelled or deleted its job: closed, unless it was closed already."""
-    return _close_unless_closed(redis, submission_id, Status.CANCELLED, why, why)
+    return _close_unless_closed(redis, submission_id, Status.CANCELLED, Event.CANCELLED, why, why)
 
 
 def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: bool) -> bool:
@@ -266,13 +283,13 @@ def mark_attempt_failed(redis: Redis, submission_id: str, error: str, final: boo
     status = Status.FAILED if final else Status.QUEUED
     outcome = "gave up, no retry left" if final else "a retry is coming"
     detail = f"attempt {{attempt}} failed ({outcome}): {error}"
-    return _change_unless_closed(redis, submission_id, status, error, "attempt failed", detail)
+    return _change_unless_closed(redis, submission_id, status, error, Event.ATTEMPT_FAILED, detail)
 
 
 def _close_unless_closed(
-    redis: Redis, submission_id: str, status: str, why: str, detail: str
+    redis: Redis, submission_id: str, status: Status, event: Event, why: str, detail: str
 ) -> bool:
-    return _change_unless_closed(redis, submission_id, status, why, status, detail)
+    return _change_unless_closed(redis, submission_id, status, why, event, detail)
 
 
 def _change_unless_closed(
@@ -310,7 +327,7 @@ return 1
 
 
 def record_event(
-    pipe: Pipeline | Redis, submission_id: str, event: str, detail: str = "", at: str = ""
+    pipe: Pipeline | Redis, submission_id: str, event: Event, detail: str = "", at: str = ""
 ) -> None:
     """Queue one journey event in the caller's pipeline, beside the change it describes.
 

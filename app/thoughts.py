@@ -32,7 +32,7 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
             background.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:
             submissions.record_event(
-                pipe, submission.id, "delivering in the request", IN_THE_REQUEST
+                pipe, submission.id, submissions.Event.DELIVERING_NOW, IN_THE_REQUEST
             )
         pipe.execute()
     _wait_for_replicas(redis, submission)

@@ -206,11 +206,11 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None 
     }
     if at is None:
         job = queue.enqueue(send_gif_email, submission_id, **policy)
-        event, detail = "enqueued", f"job {job.id} on queue {QUEUE}"
+        event, detail = submissions.Event.ENQUEUED, f"job {job.id} on queue {QUEUE}"
     else:
         job = queue.enqueue_at(at, send_gif_email, submission_id, **policy)
         due = f"{at:%Y-%m-%d %H:%M:%S} UTC"
-        event, detail = "scheduled", f"job {job.id} on queue {QUEUE}, due {due}"
+        event, detail = submissions.Event.SCHEDULED, f"job {job.id} on queue {QUEUE}, due {due}"
     # The job id and the journey's event go with the enqueue: in the caller's
     # transaction, or else together in one round trip of their own.
     target = pipeline if pipeline is not None else get_redis().pipeline()

@@ -102,7 +102,7 @@ def _requeue(redis, submission: submissions.Submission) -> None:
     detail = f"no job of its own was waiting (old job {submission.job_id or '-'})"
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
-        submissions.record_event(pipe, submission.id, "requeued by the sweeper", detail)
+        submissions.record_event(pipe, submission.id, submissions.Event.REQUEUED, detail)
         pipe.hincrby(keys.submission(submission.id), "requeues", 1)
         enqueue_gif_email(submission.id, pipeline=pipe)
         pipe.execute()

@@ -1,6 +1,7 @@
 """A submission's states are spelled once (app/submissions.py, Status): the Lua
 scripts, the status page, its script and its styles all follow that one list."""
 
+import ast
 import re
 
 import pytest
@@ -55,3 +56,19 @@ def test_a_submission_reads_back_as_it_was_written(app, redis):
         sub = submissions.create(redis, "ada@example.com", "hi")
     redis_hash = redis.hgetall(keys.submission(sub.id))
     assert submissions.Submission.from_hash(redis_hash) == sub
+
+
+def test_every_journey_event_is_named_from_the_one_list():
+    """record_event's and _event's event argument is never a string typed in place."""
+    typed = []
+    for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "jobs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _name(node.func) in {"record_event", "_event"}:
+                event = node.args[2] if _name(node.func) == "record_event" else node.args[0]
+                if isinstance(event, ast.Constant | ast.JoinedStr):
+                    typed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert typed == []
+
+
+def _name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
