@@ -20,11 +20,14 @@ def _names(value: str) -> list[str]:
 
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"
+# Where make dev's Redis listens; the worker pool and the cron scheduler use it too.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_RETENTION_DAYS = 30.0
 
 # name: (parser, dev default)
 SETTINGS: dict[str, tuple[Any, Any]] = {
     "SECRET_KEY": (str, DEV_SECRET_KEY),
-    "REDIS_URL": (str, "redis://127.0.0.1:6379/0"),
+    "REDIS_URL": (str, DEFAULT_REDIS_URL),
     # A submission and a `sent` flag count as stored once this many replicas have them
     # (Redis's WAIT; app/replication.py), waiting at most REDIS_WAIT_TIMEOUT_MS. 0: one Redis.
     "REDIS_WAIT_REPLICAS": (int, 0),
@@ -58,7 +61,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "WORKER_TUNING": (str, "on"),
     # A finished submission (sent, failed, unconfirmed, cancelled), its journey and a
     # failed job are deleted this long after they finished. Pending ones are kept.
-    "RETENTION_DAYS": (float, 30.0),
+    "RETENTION_DAYS": (float, DEFAULT_RETENTION_DAYS),
     # Receives one red-flag email per dead job (empty: log line only).
     "ADMIN_EMAIL": (str, "admin@work-it.localhost"),
     # Throttling instead of job uniqueness (Flask-Limiter strings, kept in Redis).

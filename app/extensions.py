@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
     limits.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
     app.extensions["redis"] = redis_connection.connect(
-        app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
+        app.config["REDIS_URL"], **redis_connection.TIMEOUTS
     )
 
 

@@ -20,10 +20,11 @@ from typing import Any
 from flask import Blueprint
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Worker
 from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
 
+from app import queues
 from app.extensions import get_redis
 from app.limits import limiter
 from app.queues import QUEUES
@@ -32,7 +33,7 @@ from app.redis_connection import topology
 bp = Blueprint("health", __name__)
 limiter.exempt(bp)
 
-REDIS_DOWN = "Redis does not answer: thoughts can be neither stored nor queued."
+REDIS_SILENT = "Redis does not answer: thoughts can be neither stored nor queued."
 NO_WORKER = "No RQ worker is running: thoughts would be queued but never sent."
 
 
@@ -51,7 +52,7 @@ class Health:
     def reason(self) -> str | None:
         """Why the deployment cannot send thoughts now, or None if it can."""
         if not self.redis:
-            return REDIS_DOWN
+            return REDIS_SILENT
         if not self.workers:
             return NO_WORKER
         return None
@@ -59,10 +60,6 @@ class Health:
     def as_json(self) -> dict[str, Any]:
         reason = self.reason
         return {"status": "unavailable" if reason else "ok", "reason": reason, **asdict(self)}
-
-
-def queue_depths(redis: Redis) -> dict[str, int]:
-    return {name: Queue(name, connection=redis).count for name in QUEUES}
 
 
 def live_workers(redis: Redis) -> int:
@@ -88,7 +85,7 @@ def check(redis: Redis) -> Health:
     try:
         return Health(
             redis=bool(redis.ping()),
-            queues=queue_depths(redis),
+            queues=queues.depths(redis),
             workers=live_workers(redis),
             scheduler=all(scheduler_locks(redis).values()),
             cron=cron_schedulers(redis),

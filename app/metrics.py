@@ -44,9 +44,8 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.utils import utcparse
 
-from app import keys
+from app import keys, queues
 from app.extensions import get_redis
-from app.queues import QUEUES
 
 # Mail that has waited this long is late: the MailQueueLate alert's threshold
 # (ops/prometheus/alerts.yml) and the doctor's (app/doctor.py).
@@ -166,11 +165,10 @@ def queue_stats(redis: Redis, now: float | None = None) -> list[QueueStats]:
     as "my email is late". RQ takes jobs from the head of the list: the oldest."""
     now = time.time() if now is None else now
     stats = []
-    for name in QUEUES:
-        queue = Queue(name, connection=redis)
-        oldest = _oldest_enqueued_at(redis, queue)
+    for name, depth in queues.depths(redis).items():
+        oldest = _oldest_enqueued_at(redis, Queue(name, connection=redis))
         latency = max(0.0, now - oldest.timestamp()) if oldest else 0.0
-        stats.append(QueueStats(name, queue.count, latency))
+        stats.append(QueueStats(name, depth, latency))
     return stats
 
 

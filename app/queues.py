@@ -7,7 +7,15 @@ jobs/sweeper.py). They live here, in app/, because jobs/ builds on app/ and neve
 the other way round (app/background.py); jobs/__init__.py hands them on to jobs/.
 """
 
+from redis import Redis
+from rq import Queue
+
 MAILERS = "mailers"
 DEFAULT = "default"
 MAINTENANCE = "maintenance"
 QUEUES = (MAILERS, DEFAULT, MAINTENANCE)
+
+
+def depths(redis: Redis) -> dict[str, int]:
+    """Jobs waiting on each queue: what /healthz and /metrics both report."""
+    return {name: Queue(name, connection=redis).count for name in QUEUES}

@@ -26,6 +26,14 @@ SENTINEL_SCHEME = "redis+sentinel"
 # A sentinel that does not answer within this is skipped for the next one: never
 # wait on one that is cut off from us.
 SENTINEL_TIMEOUT_SECONDS = 0.5
+# The web's and the workers' clients: a Redis that does not take the connection in 2 s,
+# or answer a command in 5 s, is reported as down (a 503, a retry), never waited on.
+CONNECT_TIMEOUT_SECONDS = 2
+COMMAND_TIMEOUT_SECONDS = 5
+TIMEOUTS = {
+    "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+}
 
 
 def is_sentinel_url(url: str) -> bool:
@@ -66,7 +74,7 @@ def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
     same keys for both kinds of URL: Flask-Limiter's one Limiter merges each app's
     options into the last app's (tests make many apps in one process), so a key only
     one kind takes would reach the other."""
-    options = {"db": 0, "socket_connect_timeout": 2, "socket_timeout": 5}
+    options = {"db": 0, **TIMEOUTS}
     if not is_sentinel_url(url):
         return url, {**options, "db": int(urlsplit(url).path.strip("/") or 0)}
     parsed = parse_sentinel_url(url)

@@ -26,6 +26,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 from app import keys
+from app.config import DEFAULT_RETENTION_DAYS
 
 
 class Status(StrEnum):
@@ -64,7 +65,6 @@ CLOSED = (Status.SENT, Status.UNCONFIRMED, Status.CANCELLED)
 FINAL = (*CLOSED, Status.FAILED)
 # A submission enqueued again and again keeps its newest events, not an unbounded list.
 JOURNEY_MAX_EVENTS = 50
-DEFAULT_RETENTION_DAYS = 30.0
 
 
 # What new_id() makes, exactly: 22 URL-safe base64 characters, the last holding the

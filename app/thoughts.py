@@ -9,7 +9,7 @@ from app.extensions import get_redis
 from app.submissions import Submission
 
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
-NOT_REPLICATED = "not stored safely: no replica acknowledged it in time, so it is not sent"
+UNREPLICATED_REASON = "not stored safely: no replica acknowledged it in time, so it is not sent"
 
 
 def accept(email: str, thought: str, send_at: datetime | None = None) -> Submission:
@@ -49,5 +49,5 @@ def _wait_for_replicas(redis, submission: Submission) -> None:
     try:
         replication.wait_for_replicas(redis, current_app.config)
     except replication.NotReplicated:
-        submissions.mark_cancelled(redis, submission.id, NOT_REPLICATED)
+        submissions.mark_cancelled(redis, submission.id, UNREPLICATED_REASON)
         raise

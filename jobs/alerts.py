@@ -22,6 +22,7 @@ from rq import Queue, Retry
 from app import keys, metrics
 from app.extensions import mail
 from app.mailer import UTF8_QUOTED_PRINTABLE
+from app.submissions import retention_seconds
 from jobs import DEFAULT
 from jobs.worker import AppJob
 
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 QUEUE = DEFAULT
 JOB_TIMEOUT_SECONDS = 30
 RETRY = Retry(max=10, interval=[10, 30, 60, 120, 300, 600, 600, 600, 600, 600])
-# How long we remember that a dead job was reported.
-REMEMBER_SECONDS = 30 * 24 * 3600
 
 
 # What went wrong -> the alert email's subject. "dead job": failed, no retry left.
@@ -54,7 +53,8 @@ def raise_red_flag(
     cause: str | None = None,
 ) -> None:
     """Flag ``job_id`` once; with ``cause``, mail only the first of its cause each hour."""
-    remember = SETUP_REMEMBER_SECONDS if what == "configuration" else REMEMBER_SECONDS
+    # A dead job's flag is remembered as long as its submission is kept.
+    remember = SETUP_REMEMBER_SECONDS if what == "configuration" else retention_seconds()
     if not connection.set(keys.alert(job_id), "1", nx=True, ex=remember):
         log.info("red flag for job_id=%s raised already (%s)", job_id, what)
         return

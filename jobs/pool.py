@@ -35,6 +35,7 @@ from rq import Queue
 from rq.executions import Execution
 from rq.worker_pool import WorkerData, WorkerPool
 
+from app.config import DEFAULT_REDIS_URL
 from app.redis_connection import connect
 from jobs import QUEUES, tuning
 from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
@@ -43,7 +44,6 @@ from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepa
 # logger has no handler, and the pool's lines would be lost (or printed bare).
 log = logging.getLogger("jobs.pool")
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
 # How a worker the pool asked to stop ends: 0 (RQ's warm shutdown), or killed by the
 # stop signal itself when it came before the worker set up its handlers.
 STOPPED = (0, -signal.SIGINT, -signal.SIGTERM)
@@ -112,7 +112,7 @@ def _exit(exitcode: int | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m jobs.pool", description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_URL)
+    parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("-n", "--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")

@@ -21,17 +21,16 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 from rq.cron import CronScheduler
 
-from app import keys
+from app import LOG_FORMAT, keys
+from app.config import DEFAULT_REDIS_URL
 from app.redis_connection import connect
 from jobs import cron
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
 # A leader that died is replaced within this long; the leader renews every third of it.
 LEADER_TTL_SECONDS = 30
 STANDBY_CHECK_SECONDS = 5
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class OneActiveCronScheduler(CronScheduler):
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.scheduler", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_URL)
+    parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--logging-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.logging_level, format=LOG_FORMAT)

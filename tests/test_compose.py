@@ -235,7 +235,7 @@ def test_compose_worker_runs_the_procfile_worker_pool_and_queues():
     compose = shell_words(SERVICES["worker"]["command"])
     procfile = shell_words(PROCFILE["worker"])
     assert module_and_queues(compose) == module_and_queues(procfile)
-    assert module_and_queues(compose) == ("jobs.pool", ["mailers", "default", "maintenance"])
+    assert module_and_queues(compose) == ("jobs.pool", list(QUEUES))
     assert "REDIS_URL" in compose[compose.index("--url") + 1]
     assert compose[compose.index("--workers") + 1] == procfile[procfile.index("--workers") + 1]
     assert "REDIS_URL" in SERVICES["worker"]["environment"]
@@ -246,6 +246,13 @@ def test_compose_scheduler_runs_the_procfile_scheduler():
     procfile = shell_words(PROCFILE["scheduler"])
     assert compose[:3] == procfile[:3] == ["python", "-m", "jobs.scheduler"]
     assert "REDIS_URL" in compose[compose.index("--url") + 1]
+
+
+def test_the_procfile_leaves_the_redis_address_to_the_code():
+    """No URL spelled in the Procfile: the pool and the scheduler read REDIS_URL, else
+    app/config.py's one default."""
+    for line in (PROCFILE["worker"], PROCFILE["scheduler"]):
+        assert "redis://" not in line and "--url" not in line
 
 
 def test_the_dev_and_compose_sinks_cannot_be_quit_over_http():

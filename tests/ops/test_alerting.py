@@ -15,6 +15,8 @@ from datetime import timedelta
 import pytest
 import yaml
 
+from app.metrics import LATE_MAIL_SECONDS
+from app.queues import MAILERS, QUEUES
 from harness.devstack import ROOT
 
 PROMETHEUS = ROOT / "ops" / "prometheus"
@@ -162,3 +164,13 @@ def test_alertmanager_groups_by_alert_name_and_sends_to_a_receiver_it_has():
     route = config["route"]
     assert route["group_by"] == ["alertname"]
     assert route["receiver"] in {receiver["name"] for receiver in config["receivers"]}
+
+
+def test_the_rules_name_only_our_queues_and_the_apps_late_mail_threshold():
+    """Prometheus's rules cannot import Python: the queue names (app/queues.py) and
+    the late-mail threshold (app/metrics.py, which the doctor uses too) are checked."""
+    named = {queue for rule in RULES for queue in re.findall(r'queue="(\w+)"', rule["expr"])}
+    assert named and named <= set(QUEUES)
+    [late] = [rule for rule in ALERTS if rule["alert"] == "MailQueueLate"]
+    assert late["expr"].endswith(f'{{queue="{MAILERS}"}} > {LATE_MAIL_SECONDS}')
+    assert f"over {LATE_MAIL_SECONDS} s" in late["annotations"]["description"]
