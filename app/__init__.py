@@ -5,14 +5,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask
 from werkzeug.routing import BaseConverter
 
 from app import config, errors, extensions, submissions, timing
+from app.guards import headers
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-NO_FRAMING = "frame-ancestors 'none'"
 
 
 def configure_logging() -> None:
@@ -33,25 +33,6 @@ class SubmissionIdConverter(BaseConverter):
     regex = submissions.ID_PATTERN
 
 
-def forbid_framing(response: Response) -> Response:
-    """No other site may show our pages in a frame (clickjacking): the old header for
-    old browsers, CSP's frame-ancestors for the rest, added to any policy already set."""
-    response.headers["X-Frame-Options"] = "DENY"
-    policy = response.headers.get("Content-Security-Policy", "")
-    if "frame-ancestors" not in policy:
-        policy = f"{policy.rstrip('; ')}; {NO_FRAMING}" if policy else NO_FRAMING
-    response.headers["Content-Security-Policy"] = policy
-    return response
-
-
-def forbid_caching(response: Response) -> Response:
-    """Pages and API answers show addresses (masked or not): no browser or proxy keeps
-    them. Only the static files, which show nobody's, may be cached."""
-    if request.endpoint != "static":
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, then ``overrides`` (how tests inject servers)."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
@@ -61,19 +42,20 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if app.config["SECRET_KEY"] == config.DEV_SECRET_KEY:
         logging.getLogger(__name__).warning("SECRET_KEY is the dev default: set it outside dev")
     timing.init_app(app)  # first: its clock starts before any other hook runs
-    app.after_request(forbid_framing)
-    app.after_request(forbid_caching)
+    app.after_request(headers.forbid_framing)
+    app.after_request(headers.forbid_caching)
     extensions.init_app(app)
     configure_logging()
 
     from app import api, dashboard, doctor, health, metrics, views
+    from app.guards import strict_json
 
-    app.json = api.StrictJSONProvider(app)
+    app.json = strict_json.StrictJSONProvider(app)
     app.url_map.converters["submission_id"] = SubmissionIdConverter  # before the routes
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    extensions.csrf.exempt(api.bp)  # JSON only: see api.require_json
+    extensions.csrf.exempt(api.bp)  # JSON only: see guards/strict_json.require_json
     dashboard.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)

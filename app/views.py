@@ -5,11 +5,11 @@ from urllib.parse import quote
 from flask import Blueprint, abort, current_app, redirect, render_template, session, url_for
 from werkzeug.wrappers import Response
 
-from app import api, submissions, thoughts, timing
+from app import journey, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
+from app.guards.privacy import hide_address, mask_email
 from app.limits import take_allowance
-from app.privacy import hide_address, mask_email
 from app.queues import MAILERS
 
 bp = Blueprint("main", __name__)
@@ -51,8 +51,8 @@ def show_thought(submission_id: str) -> str:
         final=submissions.is_final(submission),
         masked_email=mask_email(submission.email),
         last_error=hide_address(submission.last_error, submission.email),
-        journey=api.journey_json(submission, events),
-        queue_wait=api.queue_wait(submission, events),
+        journey=journey.journey_json(submission, events),
+        queue_wait=journey.queue_wait(submission, events),
         queue=MAILERS,
         post_ms=_pop_post_ms(submission_id),
         dashboard_on=_dashboard_on(),

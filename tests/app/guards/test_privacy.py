@@ -3,7 +3,7 @@
 import pytest
 
 from app import keys
-from app.privacy import hide_address, mask_email
+from app.guards.privacy import hide_address, mask_email
 from harness.submissions import submit
 
 STORED = "ada@xn--bcher-kva.example"  # as the form stores ada@bücher.example
