@@ -56,6 +56,11 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # or as soon as a job leaves it using more memory than this.
     "WORKER_MAX_JOBS": (int, 10000),
     "WORKER_MAX_MEMORY_MB": (int, 300),
+    # A worker asked to stop (docker stop, Ctrl-C) lets its email job run this long to
+    # finish, then puts it back on its queue unless it is already sending (jobs/shutdown.py).
+    # A send under way is never cut off: keep this a few seconds under the time your
+    # platform waits before SIGKILL (docker stop: 10 s). 6 covers the lesson's 5 s mailer.
+    "WORKER_STOP_GRACE_SECONDS": (float, 6.0),
     # The pool's workers skip RQ's repeated bookkeeping (jobs/tuning.py); "off" runs
     # the plain reference worker, a comma list only the tricks named (benchmarks).
     "WORKER_TUNING": (str, "on"),

@@ -55,6 +55,7 @@ class Event(StrEnum):
     UNCONFIRMED = "unconfirmed"
     CANCELLED = "cancelled"
     REQUEUED = "requeued by the sweeper"
+    HANDED_BACK = "handed back"  # its worker was stopping before it sent anything
 
 
 # Closed for good: no run sends it (again), and no failure, sweep or cancel reopens it.
@@ -235,6 +236,34 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 )
+
+
+def hand_back(redis: Redis, submission_id: str) -> bool:
+    """Take back the attempt a run began and did not make: its worker was stopping
+    before it sent anything, and put its job back on the queue (jobs/shutdown.py).
+    `sending` goes back to `queued`, and the attempt no longer counts. Any other state
+    is left alone, and so is `sending` while a run holds the submission's lock: that
+    attempt is the other run's (the run handed back released its lock on the way out,
+    or was handed back while waiting for it). Returns whether it changed anything."""
+    involved = (keys.submission(submission_id), keys.journey(submission_id))
+    involved += (keys.lock(submission_id),)
+    entry = _event(Event.HANDED_BACK, "the worker stopped before sending: back on the queue")
+    args = (Status.SENDING, Status.QUEUED, now(), entry, JOURNEY_MAX_EVENTS)
+    return bool(redis.register_script(_HAND_BACK)(involved, args))
+
+
+# KEYS: the hash, the journey, the lock. ARGV: `sending`, `queued`, now, the event, the cap.
+_HAND_BACK = """
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+return 1
+"""
 
 
 def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str, gif_note: str):

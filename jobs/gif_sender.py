@@ -26,7 +26,7 @@ from rq.job import Job
 
 from app import giphy, keys, mailer, replication, submissions
 from app.extensions import DeliveryUnknown, get_redis
-from jobs import MAILERS, alerts, failures, outcomes
+from jobs import MAILERS, alerts, failures, outcomes, shutdown
 from jobs.worker import AppJob
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class LockLost(Exception):
     Refuse to send; the retry finds the email sent, or sends it under a lock of its own."""
 
 
+@shutdown.handed_back_on_stop  # a stopping worker may put it back until it sends
 def send_gif_email(submission_id: str) -> str:
     """Send the GIF email for one submission, once. Returns what it did, for the job result.
 
@@ -104,11 +105,13 @@ def _send(redis, submission: submissions.Submission, lock: Lock) -> str:
 
 
 def _still_holding(lock: Lock) -> None:
-    """Renew the lock to its full timeout right before sending, or refuse to send."""
+    """Renew the lock to its full timeout right before sending, or refuse to send.
+    From here on, a stopping worker waits for this run rather than hand it back."""
     try:
         lock.reacquire()
     except LockError as exc:
         raise LockLost(str(exc)) from exc
+    shutdown.sending()
 
 
 def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
@@ -251,6 +254,13 @@ def _handle_failure(job: Job, connection, exc_value) -> str:
     many jobs it fails.
     """
     submission_id = job.args[0]
+    if isinstance(exc_value, shutdown.HandedBack):
+        # Not a failed attempt: the worker was stopping before this run sent anything,
+        # and puts the job back on its queue (jobs/shutdown.py). The attempt it began
+        # does not count.
+        submissions.hand_back(connection, submission_id)
+        log.info("job_id=%s submission_id=%s outcome=handed-back", job.id, submission_id)
+        return outcomes.HANDED_BACK
     submission = submissions.load(connection, submission_id)
     if submission is None or submissions.is_closed(submission):
         job.retries_left = 0  # nothing left to do: a retry would only return at once

@@ -20,6 +20,7 @@ NOTHING_TO_DO = "nothing_to_do"  # missing, or closed without being sent (cancel
 FAILED_RETRYING = "failed_retrying"
 DEAD = "dead"
 BUSY = "busy"  # another run held the lock; RQ retries this one
+HANDED_BACK = "handed_back"  # its worker was stopping: back on the queue (jobs/shutdown.py)
 
 # What send_gif_email returns -> its outcome.
 RESULTS = {"sent": SENT, "already sent": ALREADY_SENT, "unconfirmed": UNCONFIRMED}

@@ -16,10 +16,12 @@ own process instead, and what the fork bought, isolation, comes from the pool:
   maintenance pass (10 minutes), or for the sweeper (jobs/sweeper.py).
 - A worker that ends for any other reason (Redis restarted under it, it retired to
   free its memory) is replaced the same way.
-- Once the pool itself is stopping, a worker that exits cleanly did what it was asked
-  (a warm shutdown): it is not mourned, and its job is not looked for. One that dies
-  mid-stop (killed) still is, while Redis is there to record it: bin/redis keeps it
-  up until the pool is gone.
+- Once the pool itself is stopping (SIGTERM, Ctrl-C), it passes the stop to each
+  worker, which finishes its email job within WORKER_STOP_GRACE_SECONDS or hands it
+  back to its queue (jobs/shutdown.py). A worker that then exits cleanly did what it
+  was asked: it is not mourned, and its job is not looked for. One that dies mid-stop
+  (killed) still is, while Redis is there to record it: bin/redis keeps it up until
+  the pool is gone.
 
 Queues are listed in priority order: a worker always takes from the first
 non-empty one, so mail goes before alerts, and both before housekeeping.

@@ -24,6 +24,8 @@ from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
 from rq.exceptions import StopRequested
 from rq.job import Job
 
+from jobs import shutdown
+
 _app: Flask | None = None
 
 # Imported in the parent, so that forked children (AppWorker's horses, the pool's
@@ -43,13 +45,15 @@ def get_app() -> Flask:
 
 class AppJob(Job):
     """Runs the job inside an app context: the caller's when there is one (tests, `now`
-    delivery), else this process's app."""
+    delivery), else this process's app; a stopping worker may hand it back meanwhile
+    (jobs/shutdown.py)."""
 
     def perform(self):
-        if has_app_context():
-            return super().perform()
-        with get_app().app_context():
-            return super().perform()
+        with shutdown.running(self):
+            if has_app_context():
+                return super().perform()
+            with get_app().app_context():
+                return super().perform()
 
 
 def prepare_app() -> Flask:
@@ -77,10 +81,13 @@ def _look_after_the_scheduler(kwargs: dict) -> dict:
     return kwargs
 
 
-class AppSimpleWorker(SimpleWorker):
+class AppSimpleWorker(shutdown.HandBackOnStop, SimpleWorker):
     """Runs each job in this process: no fork, so a job costs its own CPU and little
     more. A job that kills the process (SIGKILL, out of memory, a segfault) takes only
     this worker down; jobs/pool.py fails that job at once and starts a fresh worker.
+
+    Asked to stop, it gives its email job WORKER_STOP_GRACE_SECONDS to finish, then
+    hands it back to its queue unless it is sending (jobs/shutdown.py).
 
     A long-lived process must not grow without bound: it retires after
     WORKER_MAX_JOBS jobs (RQ's own ``max_jobs``), or after any job that leaves it
@@ -96,6 +103,7 @@ class AppSimpleWorker(SimpleWorker):
         config = prepare_app().config
         self.max_jobs = config["WORKER_MAX_JOBS"]
         self.max_memory_bytes = config["WORKER_MAX_MEMORY_MB"] * 1024 * 1024
+        self.stop_grace_seconds = config["WORKER_STOP_GRACE_SECONDS"]
         self.process = psutil.Process()
 
     def work(self, *args, **kwargs) -> bool:
@@ -111,7 +119,7 @@ class AppSimpleWorker(SimpleWorker):
             raise StopRequested()  # RQ's loop stops here, before taking another job
 
 
-class AppWorker(Worker):
+class AppWorker(shutdown.StopSignalsToMainThread, Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **_look_after_the_scheduler(kwargs))
         prepare_app()

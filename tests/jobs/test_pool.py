@@ -1,11 +1,17 @@
 """jobs/pool.py, the default way workers run: several worker processes share the
-work exactly once, and a worker that grew too large or did its share is replaced."""
+work exactly once, a worker that grew too large or did its share is replaced, and a
+stopped pool hands back what it has not sent (jobs/shutdown.py)."""
 
 import contextlib
+import os
+import signal
+import threading
+import time
 
 import psutil
 import pytest
 from rq import Queue, Worker
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from app import submissions
 from harness.polling import wait_for
@@ -94,3 +100,121 @@ def test_a_worker_retires_after_its_share_of_jobs(pool, redis):
     wait_for(lambda: all(j.get_status() == "finished" for j in jobs), 60, "the jobs")
     assert first not in worker_pids(workers)
     assert sorted(w.successful_job_count for w in Worker.all(connection=redis)) == [1]
+
+
+# -- stopping: SIGTERM to the pool alone, as `docker stop` sends it ---------------
+
+# How long past its grace a stopping pool may take: the pool looks at its workers once a
+# second, a handed-back job is put back on its queue, and a loaded machine is slow.
+STOP_SLACK_SECONDS = 4
+
+
+def stop(workers: WorkerProcesses) -> float:
+    """SIGTERM to the pool's process alone (its workers hear it from the pool), as
+    `docker stop` sends it; returns how long the pool took to exit."""
+    started = time.monotonic()
+    workers.procs[0].send_signal(signal.SIGTERM)
+    workers.procs[0].wait(timeout=60)
+    return time.monotonic() - started
+
+
+def sending(redis, ids: list[str]) -> int:
+    return sum(submissions.load(redis, i).status == "sending" for i in ids)
+
+
+def sent_once_each(smtp_sink, redis, ids: list[str]) -> None:
+    """Every submission sent, in one attempt, and the sink holds one message for each."""
+    wait_for(lambda: all(submissions.load(redis, i).sent for i in ids), 60, "all sent")
+    recipients = sorted(m["To"] for m in smtp_sink.messages)
+    assert recipients == sorted(f"user{n}@example.com" for n in range(len(ids)))
+    assert [submissions.load(redis, i).attempts for i in ids] == [1] * len(ids)
+
+
+def handed_back(redis, submission_id: str) -> bool:
+    """Back on its queue, unsent, its attempt not counted, neither started nor failed."""
+    stored = submissions.load(redis, submission_id)
+    queue = Queue("mailers", connection=redis)
+    return (
+        (stored.status, stored.attempts, stored.sent) == ("queued", 0, False)
+        and stored.job_id in queue.job_ids
+        and stored.job_id not in StartedJobRegistry(queue=queue)
+        and stored.job_id not in FailedJobRegistry(queue=queue)
+    )
+
+
+def test_a_stopped_pool_hands_back_the_jobs_it_has_not_sent_and_the_next_pool_sends_them(
+    make_app, pool, smtp_sink, redis
+):
+    """Both workers are in the mailer's 10 s delay when the stop comes: with a grace of
+    1 s, neither can finish, so both jobs go back on the queue (nothing was sent) and
+    the pool exits; the next pool sends every email once."""
+    app = make_app(MAILER_DELAY_SECONDS=10)
+    workers = pool(workers=2, MAILER_DELAY_SECONDS=10, WORKER_STOP_GRACE_SECONDS=1)
+    ids = submit(app, count=4)
+    wait_for(lambda: sending(redis, ids) == 2, 30, "both workers busy")
+
+    assert stop(workers) < 1 + STOP_SLACK_SECONDS
+    assert smtp_sink.messages == []
+    assert [i for i in ids if not handed_back(redis, i)] == []
+
+    pool(workers=2)
+    sent_once_each(smtp_sink, redis, ids)
+
+
+def test_a_stopped_pool_lets_a_job_finish_within_its_grace(make_app, pool, smtp_sink, redis):
+    """Both workers are in the mailer's 2 s delay when the stop comes: within the grace
+    (8 s) both send, the two jobs still waiting stay queued, and the next pool sends them."""
+    app = make_app(MAILER_DELAY_SECONDS=2)
+    workers = pool(workers=2, MAILER_DELAY_SECONDS=2, WORKER_STOP_GRACE_SECONDS=8)
+    ids = submit(app, count=4)
+    wait_for(lambda: sending(redis, ids) == 2, 30, "both workers busy")
+
+    assert stop(workers) < 8 + STOP_SLACK_SECONDS
+    assert len(smtp_sink.messages) == 2
+    assert sum(handed_back(redis, i) for i in ids) == 2
+
+    pool(workers=2)
+    sent_once_each(smtp_sink, redis, ids)
+
+
+def test_a_send_under_way_when_the_pool_stops_is_finished_not_cut_off(pool, app, smtp_sink, redis):
+    """The stop comes while the mail server holds the message (4 s, past the 1 s grace),
+    and a second one (RQ's cold shutdown) 1.5 s later: the worker waits for the server's
+    answer all the same, so the email is sent and recorded once, not left unconfirmed or
+    sent again."""
+    workers = pool(WORKER_STOP_GRACE_SECONDS=1)
+    worker = the_worker(workers)
+    in_send = threading.Event()
+    smtp_sink.answer_delay = 4
+    smtp_sink.on_rcpt = lambda: (setattr(smtp_sink, "on_rcpt", None), in_send.set())
+    [submission_id] = submit(app)
+
+    assert in_send.wait(30)
+    workers.procs[0].send_signal(signal.SIGTERM)
+    time.sleep(1.5)
+    os.kill(worker, signal.SIGINT)
+    workers.procs[0].wait(timeout=60)
+    assert [m["To"] for m in smtp_sink.messages] == ["user0@example.com"]
+    stored = submissions.load(redis, submission_id)
+    assert (stored.status, stored.attempts) == ("sent", 1)
+
+
+def test_an_idle_pool_hears_its_stop_at_once(pool, redis):
+    """RQ's pubsub thread in each worker must not take the stop signal: CPython runs the
+    handler in the main thread only, which sat in its 30 s wait for a job meanwhile
+    (the slow teardowns of issue 28). Every other thread blocks SIGINT and SIGTERM."""
+    workers = pool(workers=4)
+    wait_for(lambda: len(worker_pids(workers)) == 4, 30, "four titled workers")
+    for pid in worker_pids(workers):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if int(tid) != pid:
+                assert blocked(pid, int(tid)) >= {signal.SIGINT, signal.SIGTERM}, (pid, tid)
+
+    assert stop(workers) < STOP_SLACK_SECONDS
+
+
+def blocked(pid: int, tid: int) -> set[int]:
+    """The signals a thread blocks, from its SigBlk mask in /proc."""
+    with open(f"/proc/{pid}/task/{tid}/status") as status:
+        mask = next(int(line.split()[1], 16) for line in status if line.startswith("SigBlk:"))
+    return {n for n in range(1, 65) if mask >> (n - 1) & 1}
