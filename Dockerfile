@@ -12,4 +12,4 @@ RUN useradd --create-home workit && mkdir -p var && chown workit var
 USER workit
 EXPOSE 5000 1025 1080
 # The web service's command in docker-compose.yml (which says why these settings).
-CMD ["gunicorn", "--config", "python:app.gunicorn_conf", "--bind", "0.0.0.0:5000", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "app:create_app()"]
+CMD ["gunicorn", "--config", "python:app.ops.gunicorn_conf", "--bind", "0.0.0.0:5000", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "app:create_app()"]

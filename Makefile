@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 WEB_PORT              ?= 5000
 MAILCATCHER_HTTP_PORT ?= 1080
 MAILCATCHER_SMTP_PORT ?= 1025
-# Worker processes in make dev's pool (jobs/pool.py); make worker starts one more.
+# Worker processes in make dev's pool (jobs/runtime/pool.py); make worker starts one more.
 WORKERS               ?= 4
 export WEB_PORT MAILCATCHER_HTTP_PORT MAILCATCHER_SMTP_PORT WORKERS
 

@@ -47,8 +47,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     configure_logging()
 
-    from app import api, dashboard, doctor, health, metrics, views
+    from app import api, dashboard, views
     from app.guards import strict_json
+    from app.ops import doctor, health, metrics
 
     app.json = strict_json.StrictJSONProvider(app)
     app.url_map.converters["submission_id"] = SubmissionIdConverter  # before the routes

@@ -10,7 +10,7 @@ from app import journey, submissions, thoughts
 from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.guards import strict_json
-from app.limits import take_allowance
+from app.rate_limits import take_allowance
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(strict_json.require_json)

@@ -29,7 +29,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "SECRET_KEY": (str, DEV_SECRET_KEY),
     "REDIS_URL": (str, DEFAULT_REDIS_URL),
     # A submission and a `sent` flag count as stored once this many replicas have them
-    # (Redis's WAIT; app/replication.py), waiting at most REDIS_WAIT_TIMEOUT_MS. 0: one Redis.
+    # (Redis's WAIT; app/ops/replication.py), waiting at most REDIS_WAIT_TIMEOUT_MS. 0: one Redis.
     "REDIS_WAIT_REPLICAS": (int, 0),
     "REDIS_WAIT_TIMEOUT_MS": (int, 1000),
     # "later" enqueues the job (the point of the lesson); "now" runs it in the request.
@@ -57,11 +57,12 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     "WORKER_MAX_JOBS": (int, 10000),
     "WORKER_MAX_MEMORY_MB": (int, 300),
     # A worker asked to stop (docker stop, Ctrl-C) lets its email job run this long to
-    # finish, then puts it back on its queue unless it is already sending (jobs/shutdown.py).
+    # finish, then puts it back on its queue unless it is already sending
+    # (jobs/runtime/shutdown.py).
     # A send under way is never cut off: keep this a few seconds under the time your
     # platform waits before SIGKILL (docker stop: 10 s). 6 covers the lesson's 5 s mailer.
     "WORKER_STOP_GRACE_SECONDS": (float, 6.0),
-    # The pool's workers skip RQ's repeated bookkeeping (jobs/tuning.py); "off" runs
+    # The pool's workers skip RQ's repeated bookkeeping (jobs/runtime/tuning.py); "off" runs
     # the plain reference worker, a comma list only the tricks named (benchmarks).
     "WORKER_TUNING": (str, "on"),
     # A finished submission (sent, failed, unconfirmed, cancelled), its journey and a
@@ -76,7 +77,7 @@ SETTINGS: dict[str, tuple[Any, Any]] = {
     # The job dashboard at /rq; off while DASHBOARD_PASSWORD is empty.
     "DASHBOARD_USERNAME": (str, "admin"),
     "DASHBOARD_PASSWORD": (str, ""),
-    # Prometheus metrics at /metrics (app/metrics.py), behind the dashboard's sign-in
+    # Prometheus metrics at /metrics (app/ops/metrics.py), behind the dashboard's sign-in
     # when it has a password; open without one (make dev serves on 127.0.0.1 only).
     "METRICS_ENABLED": (_bool, True),
     "WTF_CSRF_ENABLED": (_bool, True),

@@ -1,7 +1,7 @@
 """rq-dashboard at /rq (lesson step 8, Sidekiq::Web's counterpart), behind HTTP basic auth.
 
 Off unless DASHBOARD_PASSWORD is set: a dashboard that can requeue and delete
-jobs never ships open. The same sign-in guards /metrics (app/metrics.py) when set.
+jobs never ships open. The same sign-in guards /metrics (app/ops/metrics.py) when set.
 What else a request must pass (a cap on wrong passwords, no requests from other
 sites, no URLs rq-dashboard would fail on) is in app/guards/dashboard_guard.py.
 

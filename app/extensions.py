@@ -4,8 +4,9 @@ from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
-from app import keys, limits, redis_connection
-from app.smtp import DeliveryUnknown, KeptConnectionMail
+from app import keys, rate_limits
+from app.ops import redis_connection
+from app.ops.mail_connection import DeliveryUnknown, KeptConnectionMail
 
 __all__ = ["DeliveryUnknown", "csrf", "get_redis", "init_app", "mail"]
 
@@ -20,7 +21,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", keys.RATE_LIMITS)
-    limits.init_app(app)
+    rate_limits.init_app(app)
     # One client (and connection pool) per app. RQ needs raw bytes, so no decode_responses.
     app.extensions["redis"] = redis_connection.connect(
         app.config["REDIS_URL"], **redis_connection.TIMEOUTS

@@ -37,9 +37,9 @@ def alert(job_id: str) -> str:
 
 # Counters and histograms for /metrics, one hash shared by every process.
 METRICS = f"{PREFIX}:metrics"
-# The small write that goes before WAIT on the same connection (app/replication.py).
+# The small write that goes before WAIT on the same connection (app/ops/replication.py).
 REPLICATION_PROBE = f"{PREFIX}:replication:probe"
-# Which cron scheduler leads (jobs/scheduler.py).
+# Which cron scheduler leads (jobs/runtime/cron_scheduler.py).
 CRON_LEADER = f"{PREFIX}:cron:leader"
 # Flask-Limiter's prefix for its counters (app/extensions.py).
 RATE_LIMITS = PREFIX

@@ -240,7 +240,7 @@ return redis.call('HGETALL', KEYS[1])
 
 def hand_back(redis: Redis, submission_id: str) -> bool:
     """Take back the attempt a run began and did not make: its worker was stopping
-    before it sent anything, and put its job back on the queue (jobs/shutdown.py).
+    before it sent anything, and put its job back on the queue (jobs/runtime/shutdown.py).
     `sending` goes back to `queued`, and the attempt no longer counts. Any other state
     is left alone, and so is `sending` while a run holds the submission's lock: that
     attempt is the other run's (the run handed back released its lock on the way out,

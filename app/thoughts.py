@@ -4,8 +4,9 @@ from datetime import datetime
 
 from flask import current_app
 
-from app import background, metrics, replication, submissions
+from app import background, submissions
 from app.extensions import get_redis
+from app.ops import metrics, replication
 from app.submissions import Submission
 
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
@@ -44,7 +45,7 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
 
 def _wait_for_replicas(redis, submission: Submission) -> None:
     """A failover must not lose an accepted thought: answer only once a replica has it
-    (app/replication.py). If none has it in time, cancel it (so its job, if it runs,
+    (app/ops/replication.py). If none has it in time, cancel it (so its job, if it runs,
     sends nothing) and let the error answer 503: the person submits again."""
     try:
         replication.wait_for_replicas(redis, current_app.config)

@@ -9,8 +9,8 @@ from app import journey, submissions, thoughts, timing
 from app.extensions import get_redis
 from app.forms import ThoughtForm
 from app.guards.privacy import hide_address, mask_email
-from app.limits import take_allowance
 from app.queues import MAILERS
+from app.rate_limits import take_allowance
 
 bp = Blueprint("main", __name__)
 

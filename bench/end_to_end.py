@@ -124,7 +124,7 @@ def table(runs: list[dict], count: int) -> str:
     rate = [count / run["seconds"] for run in runs]
     lines = [
         f"{count} submissions POSTed by {CLIENTS} clients to gunicorn (compose's settings), "
-        f"sent by `jobs.pool` with {WORKERS} workers; Redis `appendfsync always`; "
+        f"sent by `jobs.runtime.pool` with {WORKERS} workers; Redis `appendfsync always`; "
         f"median (range) over {len(runs)} rounds; every email arrived exactly once.",
         "",
         "| measure | result |",

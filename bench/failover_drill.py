@@ -37,7 +37,7 @@ import port_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import ROOT, keys, submissions  # noqa: E402
-from app.redis_connection import connect  # noqa: E402
+from app.ops.redis_connection import connect  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
 from harness.sentinel import FailoverSet  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
@@ -163,7 +163,10 @@ def _run(servers, sink, env, rounds, workers, quiet) -> Report:
     output = subprocess.DEVNULL if quiet else None
     daemons = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-        for command in (web_command(port), *[[sys.executable, "-m", "jobs.scheduler"]] * 2)
+        for command in (
+            web_command(port),
+            *[[sys.executable, "-m", "jobs.runtime.cron_scheduler"]] * 2,
+        )
     ]
     pool = WorkerProcesses(env, workers=workers, quiet=quiet)
     load = Load(port)

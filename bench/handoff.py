@@ -32,7 +32,7 @@ from rq import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from app.redis_connection import connect  # noqa: E402
+from app.ops.redis_connection import connect  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from jobs import MAILERS  # noqa: E402
 

@@ -17,11 +17,12 @@ from rq.job import Job
 from rq.utils import now
 from rq.worker.base import BaseWorker
 
-import jobs.pool
+import jobs.runtime.pool
 from app import mailer, submissions
-from jobs import gif_sender, tuning
+from jobs import gif_sender
+from jobs.runtime import tuning
 
-# RQ worker overrides that once lived in jobs/tuning.py. Put back by name into
+# RQ worker overrides that once lived in jobs/runtime/tuning.py. Put back by name into
 # tuning.TRICKS, so that WORKER_TUNING=heartbeat,state (say) runs the tuned worker
 # with one more of them.
 
@@ -135,14 +136,14 @@ def pipelined_release() -> None:
 
 
 def _after_prepare(step) -> None:
-    prepare = jobs.pool.prepare_app
+    prepare = jobs.runtime.pool.prepare_app
 
     def prepare_then_step():
         app = prepare()
         step(app)
         return app
 
-    jobs.pool.prepare_app = prepare_then_step
+    jobs.runtime.pool.prepare_app = prepare_then_step
 
 
 def gc_freeze() -> None:

@@ -2,7 +2,7 @@
 
 The simulated provider delay is 1 s per email (MAILER_DELAY_SECONDS=1), so a job
 is mostly waiting and the CPU is not the limit. The default setup, one pool
-(jobs/pool.py) of N worker processes, sends 4 x N emails for N = 1, 2, 4, 8.
+(jobs/runtime/pool.py) of N worker processes, sends 4 x N emails for N = 1, 2, 4, 8.
 Efficiency is the rate with N workers over N times the rate with one: 100 % is
 perfect scaling. Rounds alternate the sizes.
 

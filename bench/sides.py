@@ -15,7 +15,7 @@ import port_for
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from app.redis_connection import connect  # noqa: E402
+from app.ops.redis_connection import connect  # noqa: E402
 from bench.handoff import POST, gunicorn_command, load, wait_until_serving  # noqa: E402
 from bench.workers import pool_command, run_workers  # noqa: E402
 

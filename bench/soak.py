@@ -2,7 +2,7 @@
 Redis crashes.
 
 2,000 thoughts are POSTed to the real app; 4 copies of the Procfile's worker
-command (each a pool of worker processes, jobs/pool.py) deliver them with a
+command (each a pool of worker processes, jobs/runtime/pool.py) deliver them with a
 0.2 s mailer, so kills land mid-send. Meanwhile a chaos loop SIGKILLs one of
 them, its whole pool, every few seconds and starts a new one (and revives any
 that quit by itself); the SMTP sink hangs up at RCPT on 5% of sessions (before

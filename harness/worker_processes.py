@@ -14,10 +14,10 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from app import ROOT
-from app.redis_connection import connect
+from app.ops.redis_connection import connect
 from harness.polling import wait_for
 
-# The Procfile's own line (a pool of $WORKERS non-forking workers, jobs/pool.py),
+# The Procfile's own line (a pool of $WORKERS non-forking workers, jobs/runtime/pool.py),
 # so what is tested and measured is what `make dev` runs.
 PROCFILE_WORKER = parse_procfile((ROOT / "Procfile").read_text()).processes["worker"]
 # A stopping worker that has not ended this long after its signal gets a nudge (stop_all).

@@ -19,9 +19,10 @@ from flask_mail import Message
 from redis import Redis
 from rq import Queue, Retry
 
-from app import keys, metrics
+from app import keys
 from app.extensions import mail
 from app.mailer import UTF8_QUOTED_PRINTABLE
+from app.ops import metrics
 from app.submissions import retention_seconds
 from jobs import DEFAULT
 from jobs.worker import AppJob

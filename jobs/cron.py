@@ -1,4 +1,4 @@
-"""Recurring jobs, loaded by jobs/scheduler.py (the Procfile's `scheduler` line)."""
+"""Recurring jobs, loaded by jobs/runtime/cron_scheduler.py (the Procfile's `scheduler` line)."""
 
 from rq import cron
 

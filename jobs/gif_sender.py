@@ -24,9 +24,11 @@ from redis.lock import Lock
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
-from app import giphy, keys, mailer, replication, submissions
+from app import giphy, keys, mailer, submissions
 from app.extensions import DeliveryUnknown, get_redis
-from jobs import MAILERS, alerts, failures, outcomes, shutdown
+from app.ops import replication
+from jobs import MAILERS, alerts, failures, outcomes
+from jobs.runtime import shutdown
 from jobs.worker import AppJob
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,7 @@ def _still_holding(lock: Lock) -> None:
 
 def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
     """The server has the email now: the `sent` flag must land, and reach a replica so
-    that a failover keeps it (app/replication.py), or a retry sends it again. Redis may
+    that a failover keeps it (app/ops/replication.py), or a retry sends it again. Redis may
     be restarting or failing over, so try a few times before giving up."""
     counted = False
     for pause in (*SENT_WRITE_RETRY_SECONDS, None):
@@ -256,7 +258,7 @@ def _handle_failure(job: Job, connection, exc_value) -> str:
     submission_id = job.args[0]
     if isinstance(exc_value, shutdown.HandedBack):
         # Not a failed attempt: the worker was stopping before this run sent anything,
-        # and puts the job back on its queue (jobs/shutdown.py). The attempt it began
+        # and puts the job back on its queue (jobs/runtime/shutdown.py). The attempt it began
         # does not count.
         submissions.hand_back(connection, submission_id)
         log.info("job_id=%s submission_id=%s outcome=handed-back", job.id, submission_id)

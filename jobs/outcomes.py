@@ -1,4 +1,4 @@
-"""How each run of the email job ended, counted for /metrics (app/metrics.py).
+"""How each run of the email job ended, counted for /metrics (app/ops/metrics.py).
 
 A run that sent its email is counted in the transaction that records `sent`
 (jobs/gif_sender.py); RQ calls ``on_send_success`` after any other run that returned,
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from rq.job import Job
 
-from app import metrics
+from app.ops import metrics
 
 SENT = "sent"
 ALREADY_SENT = "already_sent"
@@ -20,7 +20,7 @@ NOTHING_TO_DO = "nothing_to_do"  # missing, or closed without being sent (cancel
 FAILED_RETRYING = "failed_retrying"
 DEAD = "dead"
 BUSY = "busy"  # another run held the lock; RQ retries this one
-HANDED_BACK = "handed_back"  # its worker was stopping: back on the queue (jobs/shutdown.py)
+HANDED_BACK = "handed_back"  # its worker was stopping: back on the queue (jobs/runtime/shutdown.py)
 
 # What send_gif_email returns -> its outcome.
 RESULTS = {"sent": SENT, "already sent": ALREADY_SENT, "unconfirmed": UNCONFIRMED}

@@ -3,7 +3,7 @@
 A worker killed in the middle of a job (SIGKILL, a crash, a lost machine) leaves
 its submission `sending` and its job in RQ's started registry; RQ notices only at
 its next maintenance pass (every 10 minutes by default). This sweep, run every
-minute by the cron scheduler (jobs/scheduler.py, jobs/cron.py) and safe to run by hand
+minute by the cron scheduler (jobs/runtime/cron_scheduler.py, jobs/cron.py) and safe to run by hand
 (`flask --app app requeue-stuck`), finds submissions still `queued` or `sending`
 well past the time any honest run would take, with no job waiting to run for
 them, and enqueues them again. Safe because send_gif_email is idempotent.

@@ -1,6 +1,6 @@
 """Worker classes that give jobs the Flask app they need (Flask-Mail reads its config).
 
-The default, started by the Procfile through jobs/pool.py, is AppSimpleWorker: a
+The default, started by the Procfile through jobs/runtime/pool.py, is AppSimpleWorker: a
 pool of them, each running its jobs in its own long-lived process. AppWorker is
 the forking kind, for ``rq worker``:
 
@@ -24,7 +24,7 @@ from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
 from rq.exceptions import StopRequested
 from rq.job import Job
 
-from jobs import shutdown
+from jobs.runtime import shutdown
 
 _app: Flask | None = None
 
@@ -46,7 +46,7 @@ def get_app() -> Flask:
 class AppJob(Job):
     """Runs the job inside an app context: the caller's when there is one (tests, `now`
     delivery), else this process's app; a stopping worker may hand it back meanwhile
-    (jobs/shutdown.py)."""
+    (jobs/runtime/shutdown.py)."""
 
     def perform(self):
         with shutdown.running(self):
@@ -84,10 +84,10 @@ def _look_after_the_scheduler(kwargs: dict) -> dict:
 class AppSimpleWorker(shutdown.HandBackOnStop, SimpleWorker):
     """Runs each job in this process: no fork, so a job costs its own CPU and little
     more. A job that kills the process (SIGKILL, out of memory, a segfault) takes only
-    this worker down; jobs/pool.py fails that job at once and starts a fresh worker.
+    this worker down; jobs/runtime/pool.py fails that job at once and starts a fresh worker.
 
     Asked to stop, it gives its email job WORKER_STOP_GRACE_SECONDS to finish, then
-    hands it back to its queue unless it is sending (jobs/shutdown.py).
+    hands it back to its queue unless it is sending (jobs/runtime/shutdown.py).
 
     A long-lived process must not grow without bound: it retires after
     WORKER_MAX_JOBS jobs (RQ's own ``max_jobs``), or after any job that leaves it

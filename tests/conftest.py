@@ -30,7 +30,7 @@ from harness.redis_server import RedisServer
 from harness.sentinel import FailoverSet
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs import QUEUES
-from jobs.tuning import worker_class as worker_class_for
+from jobs.runtime.tuning import worker_class as worker_class_for
 from jobs.worker import AppJob
 
 # -- the test process ------------------------------------------------------
@@ -283,7 +283,7 @@ def worker_tuning(request) -> str:
 @pytest.fixture
 def run_jobs(app, redis, worker_tuning, monkeypatch):
     """Drain every queue in-process, burst mode, inside the test's app: the pool's own
-    worker class (jobs/tuning.py), tuned and plain."""
+    worker class (jobs/runtime/tuning.py), tuned and plain."""
     monkeypatch.setattr(jobs.worker, "_app", app)
     # pytest itself is the worker's process here, and its memory is not the jobs' doing.
     monkeypatch.setitem(app.config, "WORKER_MAX_MEMORY_MB", 1 << 20)

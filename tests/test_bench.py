@@ -24,7 +24,7 @@ def test_every_benchmark_completes_at_a_tiny_size():
     assert result.returncode == 0, result.stdout + result.stderr
     for script, *_ in BENCHES:
         assert f"== {script}" in result.stdout
-    assert "jobs.pool, 4 workers (the default)" in result.stdout
+    assert "jobs.runtime.pool, 4 workers (the default)" in result.stdout
     assert "every email arrived exactly once" in result.stdout
     assert "PROBLEM" not in result.stdout
 

@@ -235,7 +235,7 @@ def test_compose_worker_runs_the_procfile_worker_pool_and_queues():
     compose = shell_words(SERVICES["worker"]["command"])
     procfile = shell_words(PROCFILE["worker"])
     assert module_and_queues(compose) == module_and_queues(procfile)
-    assert module_and_queues(compose) == ("jobs.pool", list(QUEUES))
+    assert module_and_queues(compose) == ("jobs.runtime.pool", list(QUEUES))
     assert "REDIS_URL" in compose[compose.index("--url") + 1]
     assert compose[compose.index("--workers") + 1] == procfile[procfile.index("--workers") + 1]
     assert "REDIS_URL" in SERVICES["worker"]["environment"]
@@ -244,7 +244,7 @@ def test_compose_worker_runs_the_procfile_worker_pool_and_queues():
 def test_compose_scheduler_runs_the_procfile_scheduler():
     compose = shell_words(SERVICES["scheduler"]["command"])
     procfile = shell_words(PROCFILE["scheduler"])
-    assert compose[:3] == procfile[:3] == ["python", "-m", "jobs.scheduler"]
+    assert compose[:3] == procfile[:3] == ["python", "-m", "jobs.runtime.cron_scheduler"]
     assert "REDIS_URL" in compose[compose.index("--url") + 1]
 
 

@@ -5,7 +5,7 @@ What must hold when the primary dies: the web answers 202 or 503, nothing else;
 every submission that got a 202 is still there after the failover and is sent; the
 workers and the cron scheduler carry on against the new primary without a restart.
 And the two guards that make it so: a 202 only once a replica has the submission
-(Redis's WAIT, app/replication.py), and a primary that refuses writes it cannot
+(Redis's WAIT, app/ops/replication.py), and a primary that refuses writes it cannot
 replicate (min-replicas-to-write).
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from app import ROOT, submissions
 from app.errors import NO_REPLICAS, NOT_REPLICATED
-from app.redis_connection import connect, topology
+from app.ops.redis_connection import connect, topology
 from bench.failover_drill import drill
 from harness.polling import wait_for
 from harness.sentinel import MIN_REPLICAS_MAX_LAG

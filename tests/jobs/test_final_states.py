@@ -41,7 +41,7 @@ def unconfirmed_run(app, smtp_sink, redis, run_jobs) -> str:
 
 
 def test_a_worker_death_after_unconfirmed_does_not_reopen_it(app, smtp_sink, redis, run_jobs):
-    """What jobs/pool.py does for a worker that died running the job (its failure
+    """What jobs/runtime/pool.py does for a worker that died running the job (its failure
     callback, then RQ's retry), after the run had marked it unconfirmed."""
     submission_id = unconfirmed_run(app, smtp_sink, redis, run_jobs)
     job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
@@ -66,7 +66,7 @@ def test_a_failure_after_unconfirmed_in_a_real_worker_does_not_reopen_it(
     settings = {**app_config, "MAIL_TIMEOUT_SECONDS": 1, "MAIL_KEEPALIVE_SECONDS": 0}
     smtp_sink.answer_delay = 2
     redis.set("rq:queue:default", "not a list")  # RQ's enqueue there raises WRONGTYPE
-    command = [sys.executable, "-m", "jobs.pool", "--workers", "1", "mailers"]
+    command = [sys.executable, "-m", "jobs.runtime.pool", "--workers", "1", "mailers"]
     with WorkerProcesses(process_env(settings), command) as workers:
         workers.start(1)
         [submission_id] = submit(app, email=ADA)

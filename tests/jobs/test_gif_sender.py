@@ -3,7 +3,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from app import keys, submissions
-from app.replication import NotReplicated
+from app.ops.replication import NotReplicated
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
 

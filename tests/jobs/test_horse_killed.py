@@ -1,7 +1,7 @@
 """A process that dies running a job (SIGKILL, out of memory, a segfault) is a failed
 attempt like any other: recorded, retried while retries are left, and on the last one
 the job is dead and raises its red flag. Both ways of running workers: the default
-pool of non-forking workers (jobs/pool.py, which fails the dead worker's job within a
+pool of non-forking workers (jobs/runtime/pool.py, which fails the dead worker's job within a
 second and starts a new worker), and RQ's forking worker (whose horse dies; RQ alone
 would skip the job's failure callback)."""
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from app.metrics import LATE_MAIL_SECONDS
+from app.ops.metrics import LATE_MAIL_SECONDS
 from app.queues import MAILERS, QUEUES
 from harness.devstack import ROOT
 
@@ -168,7 +168,7 @@ def test_alertmanager_groups_by_alert_name_and_sends_to_a_receiver_it_has():
 
 def test_the_rules_name_only_our_queues_and_the_apps_late_mail_threshold():
     """Prometheus's rules cannot import Python: the queue names (app/queues.py) and
-    the late-mail threshold (app/metrics.py, which the doctor uses too) are checked."""
+    the late-mail threshold (app/ops/metrics.py, which the doctor uses too) are checked."""
     named = {queue for rule in RULES for queue in re.findall(r'queue="(\w+)"', rule["expr"])}
     assert named and named <= set(QUEUES)
     [late] = [rule for rule in ALERTS if rule["alert"] == "MailQueueLate"]

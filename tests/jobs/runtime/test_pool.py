@@ -1,6 +1,6 @@
-"""jobs/pool.py, the default way workers run: several worker processes share the
+"""jobs/runtime/pool.py, the default way workers run: several worker processes share the
 work exactly once, a worker that grew too large or did its share is replaced, and a
-stopped pool hands back what it has not sent (jobs/shutdown.py)."""
+stopped pool hands back what it has not sent (jobs/runtime/shutdown.py)."""
 
 import contextlib
 import os

@@ -12,7 +12,7 @@ Three kinds of numbers, each kept where it can be right however many processes r
   failed jobs): read from Redis at scrape time.
 - The web's own requests: prometheus_client's counters in the process that served
   them, in its multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (gunicorn's
-  processes, app/gunicorn_conf.py), so a scrape sees all of them whichever one answers.
+  processes, app/ops/gunicorn_conf.py), so a scrape sees all of them whichever one answers.
 """
 
 import functools
@@ -48,7 +48,7 @@ from app import keys, queues
 from app.extensions import get_redis
 
 # Mail that has waited this long is late: the MailQueueLate alert's threshold
-# (ops/prometheus/alerts.yml) and the doctor's (app/doctor.py).
+# (ops/prometheus/alerts.yml) and the doctor's (app/ops/doctor.py).
 LATE_MAIL_SECONDS = 60
 
 # Seconds; a run takes the mailer's 5 s delay plus Giphy and SMTP, a wait can be minutes.

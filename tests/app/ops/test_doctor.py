@@ -10,7 +10,7 @@ import responses
 from rq.scheduler import RQScheduler
 
 from app import submissions
-from app.metrics import LATE_MAIL_SECONDS
+from app.ops.metrics import LATE_MAIL_SECONDS
 from harness.submissions import submit
 from tests.conftest import GIPHY_FIXTURES
 

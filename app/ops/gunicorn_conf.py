@@ -1,8 +1,8 @@
-"""gunicorn's settings for the web app (docker-compose.yml: --config python:app.gunicorn_conf).
+"""gunicorn's settings for the web app (docker-compose.yml: --config python:app.ops.gunicorn_conf).
 
 Each gunicorn process counts its own requests; prometheus_client's multiprocess mode
 writes them to files in PROMETHEUS_MULTIPROC_DIR, and /metrics adds them all up
-(app/metrics.py), whichever process answers the scrape. The folder is emptied when
+(app/ops/metrics.py), whichever process answers the scrape. The folder is emptied when
 gunicorn starts, so numbers from an earlier run do not add to this one's. Put it on
 a tmpfs (docker-compose.yml does): every count is a write to a mapped file, and on
 a disk those writes compete with Redis's fsyncs.

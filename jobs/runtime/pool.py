@@ -1,7 +1,7 @@
 """The default way to run workers: RQ's WorkerPool of non-forking AppSimpleWorkers
-(jobs/tuning.py's TunedWorker unless WORKER_TUNING=off).
+(jobs/runtime/tuning.py's TunedWorker unless WORKER_TUNING=off).
 
-    python -m jobs.pool --url redis://127.0.0.1:6379/0 --workers 2 mailers default maintenance
+    python -m jobs.runtime.pool --workers 2 mailers default maintenance
 
 Why not `rq worker`: it forks a work horse for every job, about 17 ms of CPU per job
 on top of the job's own ~4 ms (docs/benchmarks.md). A SimpleWorker runs jobs in its
@@ -18,7 +18,7 @@ own process instead, and what the fork bought, isolation, comes from the pool:
   free its memory) is replaced the same way.
 - Once the pool itself is stopping (SIGTERM, Ctrl-C), it passes the stop to each
   worker, which finishes its email job within WORKER_STOP_GRACE_SECONDS or hands it
-  back to its queue (jobs/shutdown.py). A worker that then exits cleanly did what it
+  back to its queue (jobs/runtime/shutdown.py). A worker that then exits cleanly did what it
   was asked: it is not mourned, and its job is not looked for. One that dies mid-stop
   (killed) still is, while Redis is there to record it: bin/redis keeps it up until
   the pool is gone.
@@ -38,13 +38,14 @@ from rq.executions import Execution
 from rq.worker_pool import WorkerData, WorkerPool
 
 from app.config import DEFAULT_REDIS_URL
-from app.redis_connection import connect
-from jobs import QUEUES, tuning
+from app.ops.redis_connection import connect
+from jobs import QUEUES
+from jobs.runtime import tuning
 from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
 
-# Named, not __name__: run as `python -m jobs.pool` this module is __main__, whose
+# Named, not __name__: run as `python -m jobs.runtime.pool` this module is __main__, whose
 # logger has no handler, and the pool's lines would be lost (or printed bare).
-log = logging.getLogger("jobs.pool")
+log = logging.getLogger("jobs.runtime.pool")
 
 # How a worker the pool asked to stop ends: 0 (RQ's warm shutdown), or killed by the
 # stop signal itself when it came before the worker set up its handlers.
@@ -113,7 +114,9 @@ def _exit(exitcode: int | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m jobs.pool", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.runtime.pool", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("-n", "--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--burst", action="store_true", help="quit once the queues are empty")

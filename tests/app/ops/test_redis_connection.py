@@ -2,7 +2,7 @@
 
 from redis.sentinel import SentinelConnectionPool
 
-from app.redis_connection import address, connect, limiter_storage
+from app.ops.redis_connection import address, connect, limiter_storage
 
 SENTINELS = "redis+sentinel://:s3cret@127.0.0.1:26379,127.0.0.1:26380/workit/3"
 

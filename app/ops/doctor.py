@@ -18,9 +18,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
-from app import giphy, health, metrics, redis_connection
+from app import giphy
 from app.extensions import get_redis
-from app.metrics import LATE_MAIL_SECONDS
+from app.ops import health, metrics, redis_connection
+from app.ops.metrics import LATE_MAIL_SECONDS
 from app.queues import MAILERS
 
 REFUSED_KEY = {401, 403}  # Giphy's answer to a missing, wrong or revoked key
@@ -117,7 +118,7 @@ def check_workers() -> Result:
 
 
 def check_queues() -> Result:
-    """Each queue's waiting jobs and the age of the oldest (app/metrics.py): mail that
+    """Each queue's waiting jobs and the age of the oldest (app/ops/metrics.py): mail that
     has waited longer than the latency alert allows (ops/prometheus/alerts.yml) fails."""
     stats = metrics.queue_stats(get_redis())
     detail = "; ".join(f"{q.name} {q.depth} waiting, oldest {q.latency:.0f} s" for q in stats)

@@ -1,6 +1,6 @@
 """How a worker stops: its email job finishes within a grace, or goes back on its queue.
 
-`docker stop` sends SIGTERM, then SIGKILL 10 s later; the pool (jobs/pool.py) passes
+`docker stop` sends SIGTERM, then SIGKILL 10 s later; the pool (jobs/runtime/pool.py) passes
 the stop to each worker as SIGINT. RQ's own answer, a warm shutdown, waits for the
 whole job: up to its timeout (37 s for the email job by default), so a platform's
 SIGKILL could land in the middle of a send, which leaves the email unconfirmed or
@@ -30,7 +30,7 @@ blocks SIGINT and SIGTERM (``stop_signals_blocked``): the kernel then hands them
 the main thread, whose blocking read is interrupted at once.
 
 The worker's half leans on RQ members listed in OVERRIDDEN, with the parameters used;
-tests/jobs/test_shutdown.py fails, naming the member, when an RQ upgrade changes one.
+tests/jobs/runtime/test_shutdown.py fails, naming the member, when an RQ upgrade changes one.
 """
 
 import contextlib

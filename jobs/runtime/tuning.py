@@ -3,14 +3,14 @@
 RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
 ends; ten of them are the worker's heartbeat, sent four or five times per job. The
 class below sends it at most every few seconds. TunedWorker is AppSimpleWorker with
-it, and jobs/pool.py runs it unless WORKER_TUNING=off (then the plain worker).
+it, and jobs/runtime/pool.py runs it unless WORKER_TUNING=off (then the plain worker).
 A trick stays here only while `make bench` shows it gains at least 5% in jobs/s
 (docs/benchmarks.md, "Speed work, trick by trick"); three more RQ overrides did
 not, and were removed (bench/removed_tricks.py keeps them to measure).
 
 It leans on how RQ's worker loop calls heartbeat(). So RQ is pinned to the minor
 version it was tested on, and OVERRIDDEN lists every member of RQ it touches:
-tests/jobs/test_tuning.py fails, naming the member, when an RQ upgrade changes one.
+tests/jobs/runtime/test_tuning.py fails, naming the member, when an RQ upgrade changes one.
 """
 
 import time

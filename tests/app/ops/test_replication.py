@@ -1,12 +1,12 @@
 """WAIT on one Redis: nothing to wait for by default; with a replica asked for and
-none there, a submission is refused and cancelled, never accepted (app/replication.py).
+none there, a submission is refused and cancelled, never accepted (app/ops/replication.py).
 The same with real replicas and a real failover: tests/test_failover.py."""
 
 import pytest
 
 from app import keys, submissions
 from app.errors import NOT_REPLICATED
-from app.replication import NotReplicated, wait_for_replicas
+from app.ops.replication import NotReplicated, wait_for_replicas
 
 
 def test_no_replica_asked_for_sends_nothing_to_redis(redis):

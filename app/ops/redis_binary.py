@@ -18,7 +18,7 @@ runs as a plain script with the virtual environment's python, where only the
 installed packages (pyproject's ``packages``: app, jobs, mailcatcher) are
 importable; harness/ is a folder the tests and benchmarks put on sys.path, never
 installed. jobs/ would do as well, but the web app's side already holds the other
-piece of Redis plumbing (app/redis_connection.py), and this imports nothing of
+piece of Redis plumbing (app/ops/redis_connection.py), and this imports nothing of
 the app's.
 """
 

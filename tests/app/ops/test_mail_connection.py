@@ -1,4 +1,4 @@
-"""app/smtp.py: a worker keeps its SMTP connection for the next email, and a kept
+"""app/ops/mail_connection.py: a worker keeps its SMTP connection for the next email, and a kept
 connection that the server closed meanwhile costs a reconnect, never an email."""
 
 import time

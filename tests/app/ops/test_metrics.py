@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import keys, replication, submissions
+from app import keys, submissions
+from app.ops import replication
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email
 

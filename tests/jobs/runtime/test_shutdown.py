@@ -1,6 +1,6 @@
-"""jobs/shutdown.py's parts, in this process: what a handed-back run leaves on its
+"""jobs/runtime/shutdown.py's parts, in this process: what a handed-back run leaves on its
 submission, what a job outside a worker sees, and a loud failure when RQ changes a
-member the stopping worker relies on. Stopping real pools: tests/jobs/test_pool.py."""
+member the stopping worker relies on. Stopping real pools: tests/jobs/runtime/test_pool.py."""
 
 import inspect
 import signal
@@ -11,9 +11,9 @@ from rq.worker.base import BaseWorker
 
 from app import keys, submissions
 from app.submissions import Event, Status
-from jobs import shutdown
 from jobs.gif_sender import send_gif_email
-from jobs.shutdown import OVERRIDDEN, HandedBack
+from jobs.runtime import shutdown
+from jobs.runtime.shutdown import OVERRIDDEN, HandedBack
 
 
 @pytest.mark.parametrize("member", sorted(OVERRIDDEN))

@@ -1,4 +1,4 @@
-"""jobs/tuning.py: fewer round trips per job, the worker still alive, and a loud failure
+"""jobs/runtime/tuning.py: fewer round trips per job, the worker still alive, and a loud failure
 when RQ changes a member the tricks rely on."""
 
 import inspect
@@ -9,10 +9,10 @@ from redis.connection import AbstractConnection
 from rq import Queue
 from rq.worker.base import BaseWorker
 
-import jobs.tuning
+import jobs.runtime.tuning
 import jobs.worker
 from harness.submissions import submit
-from jobs.tuning import HEARTBEAT_EVERY_SECONDS, OVERRIDDEN, TunedWorker
+from jobs.runtime.tuning import HEARTBEAT_EVERY_SECONDS, OVERRIDDEN, TunedWorker
 from jobs.worker import AppJob, AppSimpleWorker
 
 # The plain worker makes 23 round trips per job (RQ's worker heartbeat, two each, among
@@ -48,7 +48,7 @@ def round_trips(monkeypatch):
 class Clock:
     def __init__(self, monkeypatch):
         self.now = 1000.0
-        monkeypatch.setattr(jobs.tuning.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(jobs.runtime.tuning.time, "monotonic", lambda: self.now)
 
 
 def burst(app, redis, round_trips, jobs: int, worker_class=TunedWorker) -> int:
@@ -78,7 +78,7 @@ def test_a_tuned_job_costs_at_most_17_round_trips(app, redis, smtp_sink, round_t
 
 def test_rq_is_the_minor_version_the_tricks_were_tested_on():
     assert rq.__version__.startswith(TESTED_RQ + "."), (
-        f"RQ {rq.__version__}: jobs/tuning.py overrides {sorted(OVERRIDDEN)} as RQ "
+        f"RQ {rq.__version__}: jobs/runtime/tuning.py overrides {sorted(OVERRIDDEN)} as RQ "
         f"{TESTED_RQ} has them; check each against the new RQ, then update TESTED_RQ"
     )
 

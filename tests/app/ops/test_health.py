@@ -5,7 +5,7 @@ import pytest
 from rq import Queue
 from rq.scheduler import RQScheduler
 
-from app.limits import limiter
+from app.rate_limits import limiter
 from jobs import MAILERS
 
 

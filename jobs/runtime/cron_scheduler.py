@@ -1,6 +1,6 @@
 """The recurring-job scheduler: RQ's cron scheduler, with one active however many run.
 
-    python -m jobs.scheduler --url redis://127.0.0.1:6379/0
+    python -m jobs.runtime.cron_scheduler --url redis://127.0.0.1:6379/0
 
 RQ's `rq cron` has no lock: start two (a second machine, a deploy that overlaps the
 old one) and every recurring job is enqueued twice. Here each scheduler must hold a
@@ -23,7 +23,7 @@ from rq.cron import CronScheduler
 
 from app import LOG_FORMAT, keys
 from app.config import DEFAULT_REDIS_URL
-from app.redis_connection import connect
+from app.ops.redis_connection import connect
 from jobs import cron
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class OneActiveCronScheduler(CronScheduler):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m jobs.scheduler", description=__doc__.split("\n")[0]
+        prog="python -m jobs.runtime.cron_scheduler", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--logging-level", default="INFO")

@@ -26,9 +26,9 @@ from rq.scheduler import RQScheduler
 
 from app import queues
 from app.extensions import get_redis
-from app.limits import limiter
+from app.ops.redis_connection import topology
 from app.queues import QUEUES
-from app.redis_connection import topology
+from app.rate_limits import limiter
 
 bp = Blueprint("health", __name__)
 limiter.exempt(bp)
@@ -76,8 +76,8 @@ def scheduler_locks(redis: Redis) -> dict[str, bool]:
 
 
 def cron_schedulers(redis: Redis) -> int:
-    """Live cron schedulers, jobs/scheduler.py (their hash expires two minutes after the last
-    heartbeat). cleanup=False: a health probe only reads."""
+    """Live cron schedulers, jobs/runtime/cron_scheduler.py (their hash expires two
+    minutes after the last heartbeat). cleanup=False: a health probe only reads."""
     return len(CronScheduler.all(redis, cleanup=False))
 
 
