@@ -37,7 +37,7 @@ def pool_command(workers: int, url: str) -> list[str]:
 
 def forking_command(url: str) -> list[str]:
     """RQ's own forking worker with the app built once (the setup before the pool)."""
-    worker, job = "jobs.worker.AppWorker", "jobs.worker.AppJob"
+    worker, job = "jobs.runtime.workers.ForkingWorker", "jobs.worker.AppJob"
     return [RQ, "worker", "--url", url, "--worker-class", worker, "--job-class", job, "mailers"]
 
 

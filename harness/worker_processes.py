@@ -24,7 +24,7 @@ PROCFILE_WORKER = parse_procfile((ROOT / "Procfile").read_text()).processes["wor
 NUDGE_AFTER_SECONDS = 3
 # RQ's forking worker, the other way to run them.
 FORKING_WORKER = (
-    "exec rq worker --url $REDIS_URL --worker-class jobs.worker.AppWorker"
+    "exec rq worker --url $REDIS_URL --worker-class jobs.runtime.workers.ForkingWorker"
     " --job-class jobs.worker.AppJob --with-scheduler mailers default maintenance"
 )
 

@@ -1,5 +1,6 @@
-"""The default way to run workers: RQ's WorkerPool of non-forking AppSimpleWorkers
-(jobs/runtime/tuning.py's TunedWorker unless WORKER_TUNING=off).
+"""The default way to run workers: RQ's WorkerPool of non-forking PoolWorkers
+(jobs/runtime/workers.py; jobs/runtime/tuning.py's TunedWorker unless
+WORKER_TUNING=off).
 
     python -m jobs.runtime.pool --workers 2 mailers default maintenance
 
@@ -41,7 +42,8 @@ from app.config import DEFAULT_REDIS_URL
 from app.ops.redis_connection import connect
 from jobs import QUEUES
 from jobs.runtime import tuning
-from jobs.worker import AppJob, AppSimpleWorker, WorkHorseKilled, get_app, prepare_app
+from jobs.runtime.workers import PoolJob, PoolWorker
+from jobs.worker import WorkHorseKilled, get_app, prepare_app
 
 # Named, not __name__: run as `python -m jobs.runtime.pool` this module is __main__, whose
 # logger has no handler, and the pool's lines would be lost (or printed bare).
@@ -82,13 +84,13 @@ class AppWorkerPool(WorkerPool):
 def fail_current_job(connection: Redis, worker_name: str, exitcode: int | None) -> str | None:
     """Fail the job a dead worker was running, as RQ fails a job whose work horse died
     (and as AppWorker adds: with its failure callback); returns the job's id."""
-    key = AppSimpleWorker.redis_worker_namespace_prefix + worker_name
-    worker = AppSimpleWorker.find_by_key(key, connection=connection, job_class=AppJob)
+    key = PoolWorker.redis_worker_namespace_prefix + worker_name
+    worker = PoolWorker.find_by_key(key, connection=connection, job_class=PoolJob)
     if worker is None:
         return None
     job_id = worker.get_current_job_id()
     if job_id:
-        job = AppJob.fetch(job_id, connection=connection)
+        job = PoolJob.fetch(job_id, connection=connection)
         worker.execution = _execution(job)
         error = WorkHorseKilled(f"the worker process died ({_exit(exitcode)}) running the job")
         with get_app().app_context():
@@ -99,7 +101,7 @@ def fail_current_job(connection: Redis, worker_name: str, exitcode: int | None) 
     return job_id
 
 
-def _execution(job: AppJob) -> Execution | None:
+def _execution(job: PoolJob) -> Execution | None:
     """The job's entry in its started registry, which handle_job_failure removes."""
     for found_id, execution_id in job.started_job_registry.get_job_and_execution_ids(cleanup=False):
         if found_id == job.id:
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         connection=connection,
         num_workers=args.workers,
         worker_class=tuning.worker_class(get_app().config["WORKER_TUNING"]),
-        job_class=AppJob,
+        job_class=PoolJob,
     )
     pool.start(burst=args.burst)
 

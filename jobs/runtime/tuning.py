@@ -2,7 +2,7 @@
 
 RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
 ends; ten of them are the worker's heartbeat, sent four or five times per job. The
-class below sends it at most every few seconds. TunedWorker is AppSimpleWorker with
+class below sends it at most every few seconds. TunedWorker is PoolWorker with
 it, and jobs/runtime/pool.py runs it unless WORKER_TUNING=off (then the plain worker).
 A trick stays here only while `make bench` shows it gains at least 5% in jobs/s
 (docs/benchmarks.md, "Speed work, trick by trick"); three more RQ overrides did
@@ -17,7 +17,7 @@ import time
 
 from rq.worker.base import BaseWorker
 
-from jobs.worker import AppSimpleWorker
+from jobs.runtime.workers import PoolWorker
 
 # A worker's key in Redis lives for minutes after its last heartbeat (RQ's worker_ttl,
 # or the job's timeout + 60 s while it runs one), so one heartbeat in this long keeps it
@@ -49,16 +49,16 @@ class ThrottledHeartbeat(BaseWorker):
 TRICKS = {"heartbeat": ThrottledHeartbeat}
 
 
-class TunedWorker(ThrottledHeartbeat, AppSimpleWorker):
-    """AppSimpleWorker with every trick above."""
+class TunedWorker(ThrottledHeartbeat, PoolWorker):
+    """PoolWorker with every trick above."""
 
 
-def worker_class(setting: str) -> type[AppSimpleWorker]:
+def worker_class(setting: str) -> type[PoolWorker]:
     """WORKER_TUNING: "on" (every trick), "off" (the plain worker), or trick names
     separated by commas (one at a time, as `make bench` measures them)."""
     if setting == "on":
         return TunedWorker
     if setting == "off":
-        return AppSimpleWorker
+        return PoolWorker
     chosen = tuple(TRICKS[name.strip()] for name in setting.split(",") if name.strip())
-    return type("TunedWorker", (*chosen, AppSimpleWorker), {})
+    return type("TunedWorker", (*chosen, PoolWorker), {})

@@ -13,7 +13,8 @@ import jobs.runtime.tuning
 import jobs.worker
 from harness.submissions import submit
 from jobs.runtime.tuning import HEARTBEAT_EVERY_SECONDS, OVERRIDDEN, TunedWorker
-from jobs.worker import AppJob, AppSimpleWorker
+from jobs.runtime.workers import PoolWorker
+from jobs.worker import AppJob
 
 # The plain worker makes 23 round trips per job (RQ's worker heartbeat, two each, among
 # them several times); the job's share is 5 (lock; load and start; renew; sent; release).
@@ -70,7 +71,7 @@ def per_job_round_trips(app, redis, round_trips, worker_class) -> float:
 def test_a_tuned_job_costs_at_most_17_round_trips(app, redis, smtp_sink, round_trips, monkeypatch):
     monkeypatch.setattr(jobs.worker, "_app", app)
     tuned = per_job_round_trips(app, redis, round_trips, TunedWorker)
-    plain = per_job_round_trips(app, redis, round_trips, AppSimpleWorker)
+    plain = per_job_round_trips(app, redis, round_trips, PoolWorker)
 
     assert len(smtp_sink.messages) == 80
     assert tuned <= MOST_ROUND_TRIPS_PER_JOB < plain, (tuned, plain)
