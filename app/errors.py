@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.forms import ThoughtForm
-from app.ops.replication import NotReplicated, refuses_writes
+from app.ops.bookkeeping import NotReplicated, refuses_writes
 from app.rate_limits import TooManyThoughts
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from redis.client import Pipeline
 
 from app import keys
 from app.config import DEFAULT_RETENTION_DAYS
+from app.giphy import Gif
 
 
 class Status(StrEnum):
@@ -266,7 +267,7 @@ return 1
 """
 
 
-def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str, gif_note: str):
+def mark_sent(pipe: Pipeline, submission_id: str, gif: Gif) -> None:
     """Queue, in the caller's transaction, the ``sent`` flag (with the GIF used) and the
     submission's removal from the pending list: the job releases its lock in the same
     round trip."""
@@ -276,14 +277,14 @@ def mark_sent(pipe: Pipeline, submission_id: str, gif_url: str, gif_source: str,
         status=Status.SENT,
         sent="1",
         sent_at=now(),
-        gif_url=gif_url,
-        gif_source=gif_source,
-        gif_note=gif_note,
+        gif_url=gif.url,
+        gif_source=gif.source,
+        gif_note=gif.note,
         last_error="",
     )
     pipe.zrem(keys.PENDING, submission_id)
     record_event(
-        pipe, submission_id, Event.SENT, f"the mail server accepted it (GIF: {gif_source})"
+        pipe, submission_id, Event.SENT, f"the mail server accepted it (GIF: {gif.source})"
     )
     _expire_when_retained(pipe, submission_id)
 

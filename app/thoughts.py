@@ -6,7 +6,7 @@ from flask import current_app
 
 from app import background, submissions
 from app.extensions import get_redis
-from app.ops import metrics, replication
+from app.ops import bookkeeping
 from app.submissions import Submission
 
 IN_THE_REQUEST = "WORKIT_DELIVERY=now: the web request runs the job itself, slow mailer included"
@@ -27,28 +27,25 @@ def accept(email: str, thought: str, send_at: datetime | None = None) -> Submiss
     with redis.pipeline() as pipe:
         pipe.multi()  # explicit MULTI: RQ then queues its writes inside our transaction
         submission = submissions.create(pipe, email, thought, delivery, send_at)
-        counted_as = "scheduled" if send_at else delivery
-        metrics.count(pipe, "workit_submissions_total", delivery=counted_as)
         if delivery == "later":
             background.enqueue_gif_email(submission.id, pipeline=pipe, at=send_at)
         else:
             submissions.record_event(
                 pipe, submission.id, submissions.Event.DELIVERING_NOW, IN_THE_REQUEST
             )
-        pipe.execute()
-    _wait_for_replicas(redis, submission)
+        _commit(redis, pipe, submission, counted_as="scheduled" if send_at else delivery)
     if delivery == "later":
         return submission
     background.deliver_in_request(submission.id)
     return submissions.load(redis, submission.id) or submission
 
 
-def _wait_for_replicas(redis, submission: Submission) -> None:
+def _commit(redis, pipe, submission: Submission, counted_as: str) -> None:
     """A failover must not lose an accepted thought: answer only once a replica has it
-    (app/ops/replication.py). If none has it in time, cancel it (so its job, if it runs,
+    (app/ops/bookkeeping.py). If none has it in time, cancel it (so its job, if it runs,
     sends nothing) and let the error answer 503: the person submits again."""
     try:
-        replication.wait_for_replicas(redis, current_app.config)
-    except replication.NotReplicated:
+        bookkeeping.commit_accepted(redis, pipe, counted_as)
+    except bookkeeping.NotReplicated:
         submissions.mark_cancelled(redis, submission.id, UNREPLICATED_REASON)
         raise

@@ -126,7 +126,7 @@ def pipelined_release() -> None:
         before = partial(gif_sender._still_holding, lock)
         mailer.send_email(submission, gif, before_send=before)
         with redis.pipeline() as pipe:
-            submissions.mark_sent(pipe, submission.id, gif.url, gif.source, gif.note)
+            submissions.mark_sent(pipe, submission.id, gif)
             pipe.eval(Lock.LUA_RELEASE_SCRIPT, 1, lock.name, lock.local.token)
             pipe.execute()
         lock.local.token = None

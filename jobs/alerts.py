@@ -22,7 +22,7 @@ from rq import Queue, Retry
 from app import keys
 from app.extensions import mail
 from app.mailer import UTF8_QUOTED_PRINTABLE
-from app.ops import metrics
+from app.ops import bookkeeping
 from app.submissions import retention_seconds
 from jobs import DEFAULT
 from jobs.worker import AppJob
@@ -60,7 +60,7 @@ def raise_red_flag(
         log.info("red flag for job_id=%s raised already (%s)", job_id, what)
         return
     log.error("RED FLAG %s job_id=%s submission_id=%s error=%r", what, job_id, submission_id, error)
-    metrics.count(connection, "workit_red_flags_total", kind=what.replace(" ", "_"))
+    bookkeeping.count_red_flag(connection, kind=what.replace(" ", "_"))
     cause_key = keys.alert(f"cause:{cause}")
     if cause and not connection.set(cause_key, "1", nx=True, ex=SETUP_REMEMBER_SECONDS):
         log.info("red flag for cause=%s mailed already this hour: no email", cause)

@@ -6,8 +6,8 @@ takes a per-submission Redis lock (two runs never overlap) and does nothing if
 the submission's ``sent`` flag is already set. However often it runs, one email.
 
 The job comes first, top to bottom as the lesson's steps; then its policy (queue,
-timeout, retries), declared here beside it and applied by ``enqueue_gif_email``;
-then what RQ calls when a run fails.
+timeout, retries), declared here beside it and applied by ``enqueue_gif_email``.
+What RQ calls when a run fails is in jobs/failures.py.
 """
 
 import logging
@@ -19,16 +19,17 @@ from datetime import datetime
 from functools import partial
 
 from flask import current_app
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError
 from redis.lock import Lock
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 
 from app import giphy, keys, mailer, submissions
 from app.extensions import DeliveryUnknown, get_redis
-from app.ops import replication
-from jobs import MAILERS, alerts, failures, outcomes
-from jobs.runtime import shutdown
+from app.ops import bookkeeping
+from jobs import MAILERS, alerts, failures
+from jobs.failures import LockLost, SubmissionBusy
+from jobs.outcomes import Outcome, on_send_success
 from jobs.worker import AppJob
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,6 @@ LOCK_TIMEOUT_MARGIN_SECONDS = 5
 LOCK_WAIT_SECONDS = 5
 
 
-# After the server accepted the email, the `sent` write (and its wait for replicas) is
-# retried this long (a Redis restart, a failover) before giving up: a job that fails
-# there would send it again.
-SENT_WRITE_RETRY_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
-
-
-class SubmissionBusy(Exception):
-    """Another run holds this submission's lock; RQ will retry this one later."""
-
-
-class LockLost(Exception):
-    """This run's lock expired before it could send: another run may hold it now.
-    Refuse to send; the retry finds the email sent, or sends it under a lock of its own."""
-
-
-@shutdown.handed_back_on_stop  # a stopping worker may put it back until it sends
 def send_gif_email(submission_id: str) -> str:
     """Send the GIF email for one submission, once. Returns what it did, for the job result.
 
@@ -73,80 +58,57 @@ def send_gif_email(submission_id: str) -> str:
     if not lock.acquire():  # 1. take the lock: two runs never overlap
         raise SubmissionBusy(submission_id)
     try:
-        # With replicas, a replica must hold the lock too: one promoted without it
-        # would let a second run take it and send while this one sends.
-        replication.wait_for_replicas(redis, current_app.config)
+        bookkeeping.keep_lock(redis)  # with replicas: until one has it
         submission = submissions.begin_attempt(redis, submission_id)  # 2. read the flag
         if submission is None:
-            log.warning("submission_id=%s outcome=missing", submission_id)
-            return "missing"
+            log.warning("submission_id=%s outcome=%s (none)", submission_id, Outcome.NOTHING_TO_DO)
+            return Outcome.NOTHING_TO_DO
         if submissions.is_closed(submission):
-            log.info("submission_id=%s outcome=already-%s", submission_id, submission.status)
-            return f"already {submission.status}"
+            done = Outcome.ALREADY_SENT if submission.sent else Outcome.NOTHING_TO_DO
+            log.info("submission_id=%s outcome=%s (%s)", submission_id, done, submission.status)
+            return done
         return _send(redis, submission, lock)  # 3. send, 4. record `sent`
     finally:
         with suppress(LockError):  # 5. release the lock (unless it expired: not ours now)
             lock.release()
 
 
-def _send(redis, submission: submissions.Submission, lock: Lock) -> str:
+def _send(redis, submission: submissions.Submission, lock: Lock) -> Outcome:
     started = time.monotonic()
     gif = giphy.find_gif(submission.thought)
     try:
         mailer.send_email(submission, gif, before_send=partial(_still_holding, lock))
     except DeliveryUnknown as exc:
         return _unconfirmed(redis, submission.id, exc, _context(submission.id, started))
-    _record_sent(redis, submission.id, gif)
+    record = partial(submissions.mark_sent, submission_id=submission.id, gif=gif)
+    bookkeeping.commit_sent(redis, record, Outcome.SENT, submission.id)
     log.info(
-        "%s attempt=%d outcome=sent gif=%s",
+        "%s attempt=%d outcome=%s gif=%s",
         _context(submission.id, started),
         submission.attempts,
+        Outcome.SENT,
         gif.source,
     )
-    return "sent"
+    return Outcome.SENT
 
 
 def _still_holding(lock: Lock) -> None:
-    """Renew the lock to its full timeout right before sending, or refuse to send.
-    From here on, a stopping worker waits for this run rather than hand it back."""
+    """Renew the lock to its full timeout right before sending, or refuse to send."""
     try:
         lock.reacquire()
     except LockError as exc:
         raise LockLost(str(exc)) from exc
-    shutdown.sending()
 
 
-def _record_sent(redis, submission_id: str, gif: giphy.Gif) -> None:
-    """The server has the email now: the `sent` flag must land, and reach a replica so
-    that a failover keeps it (app/ops/replication.py), or a retry sends it again. Redis may
-    be restarting or failing over, so try a few times before giving up."""
-    counted = False
-    for pause in (*SENT_WRITE_RETRY_SECONDS, None):
-        try:
-            with redis.pipeline() as pipe:
-                submissions.mark_sent(pipe, submission_id, gif.url, gif.source, gif.note)
-                if not counted:  # for /metrics, once (a retry may follow a write that went in)
-                    outcomes.count(pipe, get_current_job(), outcomes.SENT)
-                pipe.execute()
-            counted = True
-            replication.wait_for_replicas(redis, current_app.config)
-            return
-        except RedisError as exc:
-            if pause is None:
-                raise
-            log.warning("submission_id=%s sent, but not yet recorded (%s)", submission_id, exc)
-            time.sleep(pause)
-
-
-def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> str:
+def _unconfirmed(redis, submission_id: str, exc: DeliveryUnknown, context: str) -> Outcome:
     """Not a failure to retry (that could send twice) but one for a person to check."""
     error = failures.describe(exc)
     submissions.mark_unconfirmed(redis, submission_id, error)
-    log.warning("%s outcome=unconfirmed error=%r", context, error)
+    log.warning("%s outcome=%s error=%r", context, Outcome.UNCONFIRMED, error)
     job = get_current_job()
     flag_id = job.id if job else f"now-{submission_id}"
     alerts.raise_red_flag(redis, flag_id, submission_id, error, what="unconfirmed")
-    return "unconfirmed"
+    return Outcome.UNCONFIRMED
 
 
 def _context(submission_id: str, started: float) -> str:
@@ -166,7 +128,7 @@ def job_timeout_seconds(config) -> int:
         + giphy.CONNECT_TIMEOUT_SECONDS
         + config["GIPHY_TIMEOUT_SECONDS"]
         + config["MAIL_TIMEOUT_SECONDS"]  # the whole SMTP session (app/extensions.py)
-        + sum(SENT_WRITE_RETRY_SECONDS)
+        + sum(bookkeeping.SENT_WRITE_RETRY_SECONDS)
     )
     return math.ceil(worst) + JOB_TIMEOUT_MARGIN_SECONDS
 
@@ -203,8 +165,8 @@ def enqueue_gif_email(submission_id: str, *, pipeline=None, at: datetime | None 
     policy = {
         "job_timeout": job_timeout_seconds(config),
         "retry": retry_policy(config),
-        "on_success": Callback(outcomes.on_send_success) if config["METRICS_ENABLED"] else None,
-        "on_failure": Callback(on_send_failure),
+        "on_success": Callback(on_send_success) if config["METRICS_ENABLED"] else None,
+        "on_failure": Callback(failures.on_send_failure),
         "failure_ttl": submissions.retention_seconds(),  # RQ's default: a year
         "description": f"send_gif_email({submission_id!r})",
         "pipeline": pipeline,
@@ -236,63 +198,3 @@ def deliver_in_request(submission_id: str) -> None:
         redis = get_redis()
         submissions.mark_attempt_failed(redis, submission_id, failures.describe(exc), final=False)
         enqueue_gif_email(submission_id)
-
-
-def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ calls this after every failed run, before it decides on a retry; runs that
-    died with their worker come here too (as AbandonedJobError), when RQ cleans up.
-    It handles the failure, then counts the run's outcome for /metrics."""
-    outcomes.record(connection, job, _handle_failure(job, connection, exc_value))
-
-
-def _handle_failure(job: Job, connection, exc_value) -> str:
-    """The failure callback's work; returns the run's outcome (jobs/outcomes.py).
-
-    It records the error on the submission (unless the submission is closed: sent,
-    unconfirmed or cancelled, see app/submissions.py), stops retries of permanent failures
-    (RQ reads ``retries_left`` right after this returns), and raises the red flag
-    when the job is dead: no retry left. A configuration error (the mail server
-    refuses our login or our sender) is flagged once for its cause instead, however
-    many jobs it fails.
-    """
-    submission_id = job.args[0]
-    if isinstance(exc_value, shutdown.HandedBack):
-        # Not a failed attempt: the worker was stopping before this run sent anything,
-        # and puts the job back on its queue (jobs/runtime/shutdown.py). The attempt it began
-        # does not count.
-        submissions.hand_back(connection, submission_id)
-        log.info("job_id=%s submission_id=%s outcome=handed-back", job.id, submission_id)
-        return outcomes.HANDED_BACK
-    submission = submissions.load(connection, submission_id)
-    if submission is None or submissions.is_closed(submission):
-        job.retries_left = 0  # nothing left to do: a retry would only return at once
-        return outcomes.NOTHING_TO_DO
-    if isinstance(exc_value, SubmissionBusy):
-        # Not a failed attempt: a live run holds the lock and decides how this one ends
-        # (and if it died, its own failure or the sweeper retries it). RQ retries this
-        # run later, which then finds the email sent or takes the lock itself.
-        log.info("job_id=%s submission_id=%s outcome=busy", job.id, submission_id)
-        return outcomes.BUSY
-    kind = failures.kind(exc_value)
-    if kind == failures.PERMANENT:
-        job.retries_left = 0
-    final = not job.should_retry
-    error = failures.describe(exc_value)
-    if not submissions.mark_attempt_failed(connection, submission_id, error, final):
-        job.retries_left = 0  # another run sent it meanwhile: nothing to retry, no flag
-        return outcomes.ALREADY_SENT
-    log.warning(
-        "job_id=%s submission_id=%s queue=%s outcome=failed final=%s error=%r",
-        job.id,
-        submission_id,
-        QUEUE,
-        final,
-        error,
-    )
-    if kind == failures.CONFIGURATION:
-        alerts.raise_setup_flag(connection, failures.cause(exc_value), submission_id, error)
-    elif final:
-        alerts.raise_red_flag(
-            connection, job.id, submission_id, error, cause=failures.cause(exc_value)
-        )
-    return outcomes.DEAD if final else outcomes.FAILED_RETRYING

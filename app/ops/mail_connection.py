@@ -20,9 +20,14 @@ import threading
 import time
 
 import flask_mail
+from blinker import Namespace
 from flask import current_app
 
 log = logging.getLogger(__name__)
+
+# Sent right before a message's SMTP session starts: from here it may go out. A
+# stopping worker (jobs/runtime/shutdown.py) no longer hands its job back after this.
+about_to_send = Namespace().signal("about-to-send")
 
 END_OF_DATA = b"\r\n.\r\n"
 # Once the message's time is up, each further step gets this long, then times out.
@@ -53,6 +58,7 @@ class KeptConnection(flask_mail.Connection):
         self.reused = False
 
     def __enter__(self) -> "KeptConnection":
+        about_to_send.send(self)
         self.host, self.reused = (None, False) if self.mail.suppress else self._take()
         return self
 

@@ -95,6 +95,28 @@ def observe(redis, name: str, seconds: float, **labels: str) -> None:
     redis.hincrby(keys.METRICS, _field(name, key, ("part", "sum_us")), round(seconds * 1_000_000))
 
 
+def count_run(pipe, job: Job | None, outcome: str) -> None:
+    """Queue a run's outcome, its duration so far and its wait in ``pipe``: in the
+    job's own transaction where it has one (a sent email is counted if and only if
+    `sent` is written, and with Redis syncing every write to disk, no extra sync)."""
+    if job is None or not enabled():
+        return  # WORKIT_DELIVERY=now runs no job
+    queue = job.origin
+    count(pipe, "workit_jobs_total", queue=queue, outcome=outcome)
+    started, enqueued = _aware(job.started_at), _aware(job.enqueued_at)
+    if started:
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        observe(pipe, "workit_job_duration_seconds", seconds, queue=queue)
+    if started and enqueued:
+        seconds = max(0.0, (started - enqueued).total_seconds())
+        observe(pipe, "workit_job_wait_seconds", seconds, queue=queue)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """RQ keeps naive UTC datetimes."""
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
 @functools.lru_cache(maxsize=4096)
 def _field(name: str, labels: tuple, part: tuple = ()) -> str:
     """The hash field of one series (and bucket): JSON, so that any label value fits."""

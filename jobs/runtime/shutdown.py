@@ -13,10 +13,11 @@ WORKER_STOP_GRACE_SECONDS (app/config.py), then:
   worker puts the job back at the front of its queue, neither failed nor retried; the
   next worker runs it.
   Nothing was sent, so nothing is lost or doubled;
-- a job that has started talking to the mail server (it called ``sending()``) is never
-  cut off: the worker waits for it, which MAIL_TIMEOUT_SECONDS bounds;
-- a job that did not opt in (``@handed_back_on_stop``: the sweeper, the alerts) gets
-  RQ's warm shutdown as before: it finishes.
+- a job that has started talking to the mail server (the mail connection announces it,
+  app/ops/mail_connection.py) is never cut off: the worker waits for it, which
+  MAIL_TIMEOUT_SECONDS bounds;
+- a job not listed in HANDED_BACK_ON_STOP (the sweeper, the alerts) gets RQ's warm
+  shutdown as before: it finishes.
 
 A second stop signal a second or more after the first (RQ's cold shutdown) hands the
 job back at once, and still waits for a send under way.
@@ -37,12 +38,17 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker.base import BaseWorker
+
+from app.ops.mail_connection import about_to_send
+from jobs.failures import HandedBack
+
+__all__ = ["HandedBack", "HANDED_BACK_ON_STOP", "running", "sending", "stop_signals_blocked"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Sent by the grace's timer to the worker's main thread when the grace is over.
@@ -61,24 +67,19 @@ OVERRIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 
-class HandedBack(BaseException):
-    """Raised in a job that its stopping worker hands back, before it sent anything.
-    A BaseException, like KeyboardInterrupt: a job's ``except Exception`` (a fallback
-    GIF, say) must not swallow it and carry on towards the send."""
+# The jobs a stopping worker may hand back until they start sending: each must undo
+# the attempt it began when it meets HandedBack (jobs/failures.py does, for the email).
+HANDED_BACK_ON_STOP = frozenset({"jobs.gif_sender.send_gif_email"})
 
 
-def handed_back_on_stop(func: Callable) -> Callable:
-    """Mark a job function that a stopping worker may hand back until it calls
-    ``sending()``; the function itself is unchanged."""
-    func.handed_back_on_stop = True
-    return func
-
-
-def sending() -> None:
+def sending(sender: Any = None, **extra: Any) -> None:
     """The job's point of no return, right before it talks to the mail server: from here
     a stopping worker waits for it. Raises HandedBack instead if the grace is over.
     Outside a worker (a web request that sends itself), it does nothing."""
     _run.start_sending()
+
+
+about_to_send.connect(sending)
 
 
 @contextlib.contextmanager
@@ -106,7 +107,7 @@ class _Run:
 
     def begin(self, job: Job) -> None:
         self.job_id, self.in_send = job.id, False
-        self.may_hand_back = getattr(job.func, "handed_back_on_stop", False)
+        self.may_hand_back = job.func_name in HANDED_BACK_ON_STOP
         self.watch()  # asked to stop before the job began: the same grace
 
     def end(self) -> None:

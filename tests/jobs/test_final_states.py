@@ -17,7 +17,8 @@ from app import submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
-from jobs.gif_sender import LOCK_WAIT_SECONDS, enqueue_gif_email, on_send_failure
+from jobs.failures import on_send_failure
+from jobs.gif_sender import LOCK_WAIT_SECONDS, enqueue_gif_email
 from jobs.worker import WorkHorseKilled
 
 ADA = "ada@example.com"

@@ -6,6 +6,7 @@ from app import keys, submissions
 from app.ops.replication import NotReplicated
 from harness.submissions import submit
 from jobs.gif_sender import enqueue_gif_email, retry_intervals_seconds, send_gif_email
+from jobs.outcomes import Outcome
 
 ADA = "ada@example.com"
 
@@ -82,7 +83,7 @@ def test_a_job_for_an_already_sent_submission_sends_nothing(app, smtp_sink, redi
     [submission_id] = submit(app, email=ADA)
     with app.app_context():
         assert send_gif_email(submission_id) == "sent"
-        assert send_gif_email(submission_id) == "already sent"
+        assert send_gif_email(submission_id) == Outcome.ALREADY_SENT
     assert len(smtp_sink.messages) == 1
 
 

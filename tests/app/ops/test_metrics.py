@@ -186,7 +186,7 @@ def test_a_sent_run_is_counted_once_when_its_sent_write_is_retried(
         return real(redis, config)
 
     monkeypatch.setattr(replication, "wait_for_replicas", no_replica_for_the_first_sent_write)
-    monkeypatch.setattr("jobs.gif_sender.SENT_WRITE_RETRY_SECONDS", (0.01,))
+    monkeypatch.setattr("app.ops.bookkeeping.SENT_WRITE_RETRY_SECONDS", (0.01,))
     submit(app)
     run_jobs()
 

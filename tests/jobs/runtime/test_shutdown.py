@@ -8,12 +8,14 @@ import threading
 
 import pytest
 from rq.worker.base import BaseWorker
+from werkzeug.utils import import_string
 
 from app import keys, submissions
+from app.ops.mail_connection import about_to_send
 from app.submissions import Event, Status
 from jobs.gif_sender import send_gif_email
 from jobs.runtime import shutdown
-from jobs.runtime.shutdown import OVERRIDDEN, HandedBack
+from jobs.runtime.shutdown import HANDED_BACK_ON_STOP, OVERRIDDEN, HandedBack
 
 
 @pytest.mark.parametrize("member", sorted(OVERRIDDEN))
@@ -30,8 +32,12 @@ def test_a_job_cannot_swallow_its_hand_back():
     assert not issubclass(HandedBack, Exception)
 
 
-def test_only_the_email_job_is_handed_back():
-    assert getattr(send_gif_email, "handed_back_on_stop", False)
+def test_only_the_email_job_is_handed_back_and_its_name_is_real():
+    assert {import_string(name) for name in HANDED_BACK_ON_STOP} == {send_gif_email}
+
+
+def test_the_mail_connection_announces_a_send_to_the_stopping_worker():
+    assert shutdown.sending in about_to_send.receivers_for(None)
 
 
 def test_outside_a_worker_sending_does_nothing():
