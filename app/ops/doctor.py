@@ -26,7 +26,7 @@ from app.queues import MAILERS
 
 REFUSED_KEY = {401, 403}  # Giphy's answer to a missing, wrong or revoked key
 # What to do about each FAIL, in the words a newcomer needs.
-TODO = {
+REMEDIES = {
     "redis": "start Redis (make dev starts one) or fix REDIS_URL",
     "replicas": "every submission is refused until they are back (or lower REDIS_WAIT_REPLICAS)",
     "smtp": "start the mail catcher (make dev does) or fix MAIL_SERVER and MAIL_PORT",
@@ -65,7 +65,7 @@ def check_redis() -> Result:
     try:
         get_redis().ping()
     except RedisError as exc:
-        return fail("redis", f"no answer at {redis_address()} ({exc}): {TODO['redis']}")
+        return fail("redis", f"no answer at {redis_address()} ({exc}): {REMEDIES['redis']}")
     return ok("redis", f"answers at {redis_address()}")
 
 
@@ -85,7 +85,7 @@ def check_replication() -> Result:
         return ok("replicas", "none: one Redis, nothing to fail over to (REDIS_WAIT_REPLICAS=0)")
     if len(online) < wanted:
         return fail(
-            "replicas", f"{detail}: fewer than REDIS_WAIT_REPLICAS={wanted}; {TODO['replicas']}"
+            "replicas", f"{detail}: fewer than REDIS_WAIT_REPLICAS={wanted}; {REMEDIES['replicas']}"
         )
     return ok("replicas", detail)
 
@@ -95,7 +95,7 @@ def check_smtp() -> Result:
     No STARTTLS and no login: this checks that mail can get there, nothing is sent."""
     config = current_app.config
     host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
-    where, todo = f"{host}:{port}", TODO["smtp"]
+    where, remedy = f"{host}:{port}", REMEDIES["smtp"]
     smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
     try:
         # smtplib raises SMTPConnectError when the greeting is not 220
@@ -104,16 +104,18 @@ def check_smtp() -> Result:
                 code, message = step()
                 if code != 250:
                     answer = f"{code} {message.decode(errors='replace')}"
-                    return fail("smtp", f"{where} answered {answer}: {todo}")
+                    return fail("smtp", f"{where} answered {answer}: {remedy}")
     except OSError as exc:  # refused, timed out, not SMTP (smtplib's errors are OSErrors)
-        return fail("smtp", f"no SMTP answer at {where} ({exc}): {todo}")
+        return fail("smtp", f"no SMTP answer at {where} ({exc}): {remedy}")
     return ok("smtp", f"{where} answers EHLO and NOOP")
 
 
 def check_workers() -> Result:
     count = health.live_workers(get_redis())
     if not count:
-        return fail("workers", f"none live, so queued thoughts are never sent: {TODO['workers']}")
+        return fail(
+            "workers", f"none live, so queued thoughts are never sent: {REMEDIES['workers']}"
+        )
     return ok("workers", f"{count} live")
 
 
@@ -124,7 +126,7 @@ def check_queues() -> Result:
     detail = "; ".join(f"{q.name} {q.depth} waiting, oldest {q.latency:.0f} s" for q in stats)
     mail = next(q for q in stats if q.name == MAILERS)
     if mail.latency > LATE_MAIL_SECONDS:
-        return fail("queues", f"{detail}: {TODO['queues']}")
+        return fail("queues", f"{detail}: {REMEDIES['queues']}")
     return ok("queues", detail)
 
 
@@ -133,13 +135,13 @@ def check_scheduler() -> Result:
     missing = [name for name, held in locks.items() if not held]
     if missing:
         held = f"no RQ scheduler holds {', '.join(missing)}"
-        return fail("scheduler", f"{held}, so retries never fire: {TODO['scheduler']}")
+        return fail("scheduler", f"{held}, so retries never fire: {REMEDIES['scheduler']}")
     return ok("scheduler", "RQ's scheduler holds every queue (retries will fire)")
 
 
 def check_cron() -> Result:
     if not health.cron_schedulers(get_redis()):
-        message = f"no cron scheduler, so stuck thoughts are never swept: {TODO['cron']}"
+        message = f"no cron scheduler, so stuck thoughts are never swept: {REMEDIES['cron']}"
         return fail("cron", message)
     return ok("cron", "the cron scheduler is running (the sweeper runs every minute)")
 
@@ -149,7 +151,7 @@ def check_giphy() -> Result:
     key = current_app.config["GIPHY_API_KEY"]
     if not key:
         return ok("giphy", "no GIPHY_API_KEY: GIFs come from the offline set, that is fine")
-    fallback = TODO["giphy"]
+    fallback = REMEDIES["giphy"]
     try:
         giphy.translate("hello", key)
     except LookupError:

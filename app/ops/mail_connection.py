@@ -18,12 +18,25 @@ import logging
 import smtplib
 import threading
 import time
+from typing import Any
 
 import flask_mail
 from blinker import Namespace
 from flask import current_app
 
 log = logging.getLogger(__name__)
+
+# The members of Flask-Mail and smtplib replaced or wrapped here -> the parameters
+# relied on; tests/app/ops/test_mail_connection.py fails, naming one, if it changes.
+OVERRIDDEN: dict[str, tuple[str, ...]] = {
+    "flask_mail.Connection.__init__": ("self", "mail"),
+    "flask_mail.Connection.__enter__": ("self",),
+    "flask_mail.Connection.__exit__": ("self", "exc_type", "exc_value", "tb"),
+    "flask_mail.Connection.configure_host": ("self",),
+    "flask_mail.Connection.send": ("self", "message", "envelope_from"),
+    "flask_mail.Mail.connect": ("self",),
+    "smtplib.SMTP.send": ("self", "s"),  # wrapped per connection (_watch_session)
+}
 
 # Sent right before a message's SMTP session starts: from here it may go out. A
 # stopping worker (jobs/runtime/shutdown.py) no longer hands its job back after this.
@@ -52,7 +65,7 @@ class _ThreadConnection(threading.local):
 
 
 class KeptConnection(flask_mail.Connection):
-    def __init__(self, mail: flask_mail._Mail, kept: _ThreadConnection) -> None:
+    def __init__(self, mail: Any, kept: _ThreadConnection) -> None:
         super().__init__(mail)
         self.kept = kept
         self.reused = False
@@ -131,7 +144,8 @@ def _quit_quietly(host: smtplib.SMTP) -> None:
         host.close()
 
 
-def _settings(state: flask_mail._Mail) -> tuple:
+def _settings(state: Any) -> tuple:
+    """``state``: Flask-Mail's settings object, ``app.extensions["mail"]``."""
     return (state.server, state.port, state.use_ssl, state.use_tls, state.username)
 
 

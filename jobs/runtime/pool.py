@@ -49,6 +49,32 @@ from jobs.worker import WorkHorseKilled, get_app, prepare_app
 # logger has no handler, and the pool's lines would be lost (or printed bare).
 log = logging.getLogger("jobs.runtime.pool")
 
+# RQ members this module leans on beyond its documented use ("Class.member" -> the
+# parameters relied on, or None for an attribute RQ sets in __init__): failing a dead
+# worker's job is RQ's own work-horse handling, done from the pool.
+# tests/jobs/runtime/test_pool.py fails, naming one, when an RQ upgrade changes it.
+RELIED_ON: dict[str, tuple[str, ...] | None] = {
+    "rq.worker_pool.WorkerPool.handle_dead_worker": ("self", "worker_data"),
+    "rq.worker_pool.WorkerPool.worker_dict": None,
+    "rq.worker.Worker.find_by_key": (
+        "worker_key",
+        "connection",
+        "job_class",
+        "queue_class",
+        "serializer",
+    ),
+    "rq.worker.Worker.execution": None,
+    "rq.worker.Worker.handle_job_failure": (
+        "self",
+        "job",
+        "queue",
+        "started_job_registry",
+        "exc_string",
+    ),
+    "rq.worker.Worker.register_death": ("self",),
+    "rq.executions.Execution.fetch": ("id", "job_id", "connection"),
+}
+
 # How a worker the pool asked to stop ends: 0 (RQ's warm shutdown), or killed by the
 # stop signal itself when it came before the worker set up its handlers.
 STOPPED = (0, -signal.SIGINT, -signal.SIGTERM)

@@ -1,13 +1,16 @@
 """app/ops/mail_connection.py: a worker keeps its SMTP connection for the next email, and a kept
 connection that the server closed meanwhile costs a reconnect, never an email."""
 
+import inspect
 import time
 
 import pytest
 import requests
 from flask_mail import Message
+from werkzeug.utils import import_string
 
 from app.extensions import DeliveryUnknown, mail
+from app.ops.mail_connection import OVERRIDDEN
 from harness.polling import wait_for
 from tests.mailcatcher.helpers import MailcatcherProcess
 
@@ -108,3 +111,13 @@ def test_a_kept_connection_the_mail_catcher_closed_with_421_is_replaced(make_app
             mail.kept.host.close()
             mail.kept.host = None
         catcher.stop()
+
+
+@pytest.mark.parametrize("member", sorted(OVERRIDDEN))
+def test_every_library_member_the_connection_replaces_is_still_there(member):
+    """A renamed method would leave our version unused; a changed signature would break it."""
+    owner, name = member.rsplit(".", 1)
+    original = getattr(import_string(owner), name, None)
+    assert original is not None, f"{owner} no longer has {name}()"
+    found = tuple(inspect.signature(original).parameters)
+    assert found == OVERRIDDEN[member], f"{member}{found} is not {member}{OVERRIDDEN[member]}"

@@ -3,7 +3,9 @@ work exactly once, a worker that grew too large or did its share is replaced, an
 stopped pool hands back what it has not sent (jobs/runtime/shutdown.py)."""
 
 import contextlib
+import inspect
 import os
+import re
 import signal
 import threading
 import time
@@ -12,11 +14,13 @@ import psutil
 import pytest
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
+from werkzeug.utils import import_string
 
 from app import submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
+from jobs.runtime.pool import RELIED_ON
 
 pytestmark = pytest.mark.slow
 
@@ -218,3 +222,21 @@ def blocked(pid: int, tid: int) -> set[int]:
     with open(f"/proc/{pid}/task/{tid}/status") as status:
         mask = next(int(line.split()[1], 16) for line in status if line.startswith("SigBlk:"))
     return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+
+
+@pytest.mark.parametrize("member", sorted(RELIED_ON))
+def test_every_rq_member_the_pool_leans_on_is_still_there(member):
+    """fail_current_job does RQ's own work-horse handling from the pool: a renamed
+    member or a changed signature must fail here, by name, not in production."""
+    owner_path, name = member.rsplit(".", 1)
+    owner = import_string(owner_path)
+    parameters = RELIED_ON[member]
+    if parameters is None:  # an attribute RQ sets when it builds the object
+        inits = [vars(cls).get("__init__") for cls in owner.__mro__ if cls is not object]
+        source = "".join(inspect.getsource(f) for f in inits if inspect.isfunction(f))
+        assert re.search(rf"self\.{name}\b[^=]*=", source), f"RQ no longer sets {member}"
+        return
+    original = getattr(owner, name, None)
+    assert original is not None, f"RQ no longer has {member}()"
+    found = tuple(inspect.signature(original).parameters)
+    assert found == parameters, f"RQ's {member}{found} is not {parameters}"
