@@ -6,9 +6,10 @@ What else a request must pass (a cap on wrong passwords, no requests from other
 sites, no URLs rq-dashboard would fail on) is in app/guards/dashboard_guard.py.
 
 Every request under /rq, whatever its method or whether a route matches, is
-checked by one app-wide hook that runs before rq-dashboard's own (which opens a
-Redis connection for the instance in the URL, and fails on a bad one): not
-Flask-HTTPAuth's ``login_required``, which lets OPTIONS through unchecked.
+checked by one app-wide hook that runs before rq-dashboard's views (its own hook,
+which opened a new Redis connection for the instance in the URL on every request,
+is taken out: ``init_app``): not Flask-HTTPAuth's ``login_required``, which lets
+OPTIONS through unchecked.
 """
 
 import hmac
@@ -61,7 +62,14 @@ def init_app(app: Flask) -> None:
     app.config["RQ_DASHBOARD_REDIS_URL"] = app.config["REDIS_URL"]
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
-    # App-wide, so it runs before rq-dashboard's own hook and also where no route
+    # rq-dashboard's own hook makes a new client (behind Sentinel, a new Sentinel too)
+    # for every page whose URL holds an instance number, and drops the last one
+    # unclosed. There is one instance (the guard 404s any other), so the client
+    # setup_rq_connection made serves every request: the hook goes.
+    app.before_request_funcs[rq_dashboard.blueprint.name].remove(
+        rq_dashboard.web.push_rq_connection
+    )
+    # App-wide, so it runs before the blueprint's hooks and views, and also where no route
     # matches (a 404 or 405 under /rq tells a stranger nothing either).
     app.before_request(guard)
     csrf.exempt(rq_dashboard.blueprint)  # see `guard`

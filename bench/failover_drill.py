@@ -37,7 +37,7 @@ import port_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import ROOT, keys, submissions  # noqa: E402
-from app.ops.redis_connection import connect  # noqa: E402
+from app.ops.redis_connection import close, connect  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
 from harness.sentinel import FailoverSet  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
@@ -225,7 +225,7 @@ def _account(env, sink: SmtpSink, load: Load, rounds: list[Round]) -> Report:
         stuck = [_describe(redis, sid) for sid in unsent if sid not in lost]
         leads = bool(redis.exists(keys.CRON_LEADER))
     finally:
-        redis.close()
+        close(redis)  # and its clients of the sentinels
     emails = collections.Counter(address for message in sink.recipients for address in message)
     duplicates = sum(emails[address] - 1 for address in accepted.values() if emails[address] > 1)
     statuses = collections.Counter(status for _, _, status, _, _ in load.answers)

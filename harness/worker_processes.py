@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from app import ROOT
-from app.ops.redis_connection import connect
+from app.ops.redis_connection import close, connect
 from harness.polling import wait_for
 
 # The Procfile's own line (a pool of $WORKERS non-forking workers, jobs/runtime/pool.py),
@@ -137,7 +137,7 @@ class WorkerProcesses:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        self.redis.close()
+        close(self.redis)  # behind Sentinel (make failover-drill), its sentinels' too
 
     def _all_ended(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

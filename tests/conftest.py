@@ -23,6 +23,8 @@ from werkzeug.wrappers import Response
 
 import jobs.worker
 from app import create_app
+from app.extensions import mail
+from app.ops import redis_connection
 from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from harness.devstack import DevStack
 from harness.faulty_smtp_sink import FaultySmtpSink
@@ -235,9 +237,12 @@ def make_app(app_config):
         yield make
     finally:
         for app in made:
-            app.extensions["redis"].close()
+            redis_connection.close(app.extensions["redis"])  # and its sentinels' clients
             if hasattr(app, "redis_conn"):
-                app.redis_conn.close()  # rq-dashboard's own client
+                redis_connection.close(app.redis_conn)  # rq-dashboard's own client
+        if mail.kept.host is not None:  # this thread's kept SMTP connection, to this
+            mail.kept.host.close()  # test's sink: no later test, nor the exit, finds it open
+            mail.kept.host = None
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from app import ROOT, submissions
 from app.errors import NO_REPLICAS, NOT_REPLICATED
-from app.ops.redis_connection import connect, topology
+from app.ops.redis_connection import close, connect, topology
 from bench.failover_drill import drill
 from harness.polling import wait_for
 from harness.sentinel import MIN_REPLICAS_MAX_LAG
@@ -39,7 +39,7 @@ def primary(app):
     try:
         yield client
     finally:
-        client.close()
+        close(client)  # and its clients of the sentinels
 
 
 def post(client, n: int):

@@ -20,7 +20,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from app.ops import redis_binary
-from app.ops.redis_connection import connect
+from app.ops.redis_connection import close, connect
 from harness.redis_server import RedisServer
 from harness.sentinel import FailoverSet
 
@@ -97,7 +97,7 @@ def test_sentinels_of_it_name_a_primary_that_takes_writes(binary, tmp_path):
             assert primary.wait(1, 5000) == 1
             assert primary.get("written") == b"through the sentinels"
         finally:
-            primary.close()
+            close(primary)  # and its clients of the sentinels
 
 
 def test_redis_server_names_the_binary_to_run(monkeypatch, tmp_path):

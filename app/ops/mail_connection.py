@@ -90,10 +90,14 @@ class KeptConnection(flask_mail.Connection):
         deadline = time.monotonic() + timeout
         host = smtp_class(state.server, state.port, timeout=timeout)
         _watch_session(host, deadline)
-        if state.use_tls:
-            host.starttls()
-        if state.username and state.password:
-            host.login(state.username, state.password)
+        try:
+            if state.use_tls:
+                host.starttls()
+            if state.username and state.password:
+                host.login(state.username, state.password)
+        except BaseException:
+            host.close()  # no one else has it yet: left open, the GC would find it so
+            raise
         self.kept.messages = 0
         return host
 

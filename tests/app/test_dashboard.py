@@ -240,3 +240,14 @@ def test_signed_in_the_pages_that_are_there_still_answer(dashboard_app, redis):
         "/rq/0/view/jobs/mailers/queued/10/asc/1",
     ):
         assert client.get(path, headers=CREDENTIALS).status_code == 200, path
+
+
+def test_the_dashboard_keeps_one_redis_client_across_requests(dashboard_app):
+    """rq-dashboard's own hook made a new client (behind Sentinel, a new Sentinel too)
+    for every page with an instance number in its URL, and dropped the last one
+    unclosed (issue 28's leaked sockets). The one it makes at start is used throughout."""
+    client = dashboard_app.test_client()
+    made_at_start = dashboard_app.redis_conn
+    for path in ("/rq/0/data/queues.json", "/rq/0/data/workers.json"):
+        assert client.get(path, headers=CREDENTIALS).status_code == 200
+        assert dashboard_app.redis_conn is made_at_start

@@ -1,8 +1,11 @@
 """app/ops/mail_connection.py: a worker keeps its SMTP connection for the next email, and a kept
 connection that the server closed meanwhile costs a reconnect, never an email."""
 
+import gc
 import inspect
+import smtplib
 import time
+import warnings
 
 import pytest
 import requests
@@ -121,3 +124,17 @@ def test_every_library_member_the_connection_replaces_is_still_there(member):
     assert original is not None, f"{owner} no longer has {name}()"
     found = tuple(inspect.signature(original).parameters)
     assert found == OVERRIDDEN[member], f"{member}{found} is not {member}{OVERRIDDEN[member]}"
+
+
+def test_a_connection_that_fails_its_setup_is_closed(make_app, smtp_sink):
+    """MAIL_USE_TLS against a server that offers no STARTTLS: the connection made for the
+    email is closed, not left for the garbage collector to find open in a later test."""
+    app = make_app(MAIL_USE_TLS=True)
+    gc.collect()  # nothing of an earlier test's left to collect below
+    with app.app_context(), pytest.raises(smtplib.SMTPNotSupportedError):
+        mail.send(message(1))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
