@@ -116,7 +116,7 @@ def _refuse_changes_from_elsewhere() -> None:
 
 def _refuse_what_is_not_there(args: dict) -> None:
     """404 for an instance, job or queue that is not there, before rq-dashboard's
-    views (and its own hook) take it on trust and fail with a 500: LookupError,
+    views take it on trust and fail with a 500: LookupError,
     NoSuchJobError, WRONGTYPE (`x:dependents` names another key)."""
     redis = get_redis()
     if args.get("instance_number", 0) >= len(current_app.config["RQ_DASHBOARD_REDIS_URL"]):
