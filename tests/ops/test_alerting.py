@@ -18,6 +18,7 @@ import yaml
 from app.ops.metrics import LATE_MAIL_SECONDS
 from app.queues import MAILERS, QUEUES
 from harness.devstack import ROOT
+from jobs.outcomes import Outcome
 
 PROMETHEUS = ROOT / "ops" / "prometheus"
 ALERTMANAGER = ROOT / "ops" / "alertmanager"
@@ -166,11 +167,14 @@ def test_alertmanager_groups_by_alert_name_and_sends_to_a_receiver_it_has():
     assert route["receiver"] in {receiver["name"] for receiver in config["receivers"]}
 
 
-def test_the_rules_name_only_our_queues_and_the_apps_late_mail_threshold():
-    """Prometheus's rules cannot import Python: the queue names (app/queues.py) and
-    the late-mail threshold (app/ops/metrics.py, which the doctor uses too) are checked."""
+def test_the_rules_name_only_our_queues_outcomes_and_late_mail_threshold():
+    """Prometheus's rules cannot import Python: the queue names (app/queues.py), the
+    run outcomes (jobs/outcomes.py) and the late-mail threshold (app/ops/metrics.py,
+    which the doctor uses too) are checked against the code."""
     named = {queue for rule in RULES for queue in re.findall(r'queue="(\w+)"', rule["expr"])}
     assert named and named <= set(QUEUES)
+    outcomes = {o for rule in RULES for o in re.findall(r'outcome="(\w+)"', rule["expr"])}
+    assert outcomes and outcomes <= set(Outcome)
     [late] = [rule for rule in ALERTS if rule["alert"] == "MailQueueLate"]
     assert late["expr"].endswith(f'{{queue="{MAILERS}"}} > {LATE_MAIL_SECONDS}')
     assert f"over {LATE_MAIL_SECONDS} s" in late["annotations"]["description"]
