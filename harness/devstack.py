@@ -60,6 +60,19 @@ def fresh_shell_env() -> dict[str, str]:
     return env
 
 
+# A terminal starts a command with Ctrl-C and Ctrl-\ at their defaults. The test run
+# may have them ignored (started in the background by a script: `make test &`), and a
+# child inherits that, so Python would never hear Ctrl-C; and a shell cannot undo it
+# ("signals ignored upon entry cannot be trapped or reset"). So the command is
+# started through this small exec, which puts both back first.
+AS_A_TERMINAL_STARTS_IT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+]
+
+
 class Process:
     """A long-running command in its own session, its output collected line by line."""
 
@@ -67,7 +80,7 @@ class Process:
         self.command = command
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [LESSON_SHELL, "-c", command],
+            [*AS_A_TERMINAL_STARTS_IT, LESSON_SHELL, "-c", command],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
