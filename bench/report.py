@@ -41,6 +41,11 @@ BENCHES = [
         "throughput.png",
     ),
     Bench(
+        "bench/peers.py",
+        "Beside RQ as it ships and Celery",
+        "Where the project stands: the same job under each, and what each asks of Redis.",
+    ),
+    Bench(
         "bench/tricks.py",
         "Speed work, trick by trick",
         "Which tricks earn their place in the worker.",

@@ -93,20 +93,20 @@ def run_workers(command, env, redis_pid, sink, count, workers, late=False, timeo
     try:
         pool.start(1)
         pid = pool.procs[0].pid
-        cpu = _cpu(pid, redis_pid)
+        cpu = cpu_seconds(pid, redis_pid)
         started = time.perf_counter()
         enqueue(env, count) if late else resume(redis)
         wait_for(lambda: sink.count - before >= count, timeout, "every email")
-        spent = [after - was for after, was in zip(_cpu(pid, redis_pid), cpu, strict=True)]
+        spent = [after - was for after, was in zip(cpu_seconds(pid, redis_pid), cpu, strict=True)]
         first, last = sink.arrived[before], sink.arrived[before + count - 1]
         seconds = last - started if late else (last - first) * count / (count - 1)
     finally:
         pool.stop_all(signal.SIGKILL)
-        _forget_workers(redis)
+        forget_workers(redis)
     return Run(count, seconds, *spent)
 
 
-def _cpu(pid: int, redis_pid: int) -> tuple[float, float, float]:
+def cpu_seconds(pid: int, redis_pid: int) -> tuple[float, float, float]:
     """CPU seconds so far: the process tree under ``pid``, Redis, this process."""
     tree = psutil.Process(pid)
     workers = 0.0
@@ -118,7 +118,7 @@ def _cpu(pid: int, redis_pid: int) -> tuple[float, float, float]:
     return workers, sum(psutil.Process(redis_pid).cpu_times()[:2]), sum(os.times()[:2])
 
 
-def _forget_workers(redis: Redis) -> None:
+def forget_workers(redis: Redis) -> None:
     """Killed workers stay registered until their TTL: drop them before the next run.
     And give Redis a moment to see their connections close: a killed worker's BLMOVE
     still waiting there would take the next run's first job into RQ's intermediate

@@ -25,6 +25,7 @@ def test_every_benchmark_completes_at_a_tiny_size():
     for script, *_ in BENCHES:
         assert f"== {script}" in result.stdout
     assert "jobs.runtime.pool, 4 workers (the default)" in result.stdout
+    assert "Celery prefork, acks_late" in result.stdout
     assert "every email arrived exactly once" in result.stdout
     assert "PROBLEM" not in result.stdout
 
