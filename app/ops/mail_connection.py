@@ -24,6 +24,8 @@ import flask_mail
 from blinker import Namespace
 from flask import current_app
 
+from app.ops import email_bytes
+
 log = logging.getLogger(__name__)
 
 # The members of Flask-Mail and smtplib replaced or wrapped here -> the parameters
@@ -117,6 +119,8 @@ class KeptConnection(flask_mail.Connection):
             self._send(message, envelope_from)
 
     def _send(self, message: flask_mail.Message, envelope_from: str | None) -> None:
+        if current_app.config["MAIL_FAST_WRITE"]:
+            message = email_bytes.Written(message)
         try:
             super().send(message, envelope_from)
         except smtplib.SMTPResponseException:
