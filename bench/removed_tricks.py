@@ -5,13 +5,10 @@ parent process before it forks its workers.
 """
 
 import gc
-import secrets
 import time
-from email import policy
 from email.utils import parseaddr
 from functools import cache, partial, wraps
 
-import flask_mail
 from redis.lock import Lock
 from rq.job import Job
 from rq.utils import now
@@ -58,45 +55,6 @@ class LightExecutionEnd(BaseWorker):
 
 def _worker_trick(name: str, mixin: type) -> None:
     tuning.TRICKS[name] = mixin
-
-
-class _AsIs(policy.Compat32):
-    """Write a short printable ASCII header line as it is; fold any other as
-    email.policy.SMTP does (Flask-Mail's policy parses every header again)."""
-
-    def _fold(self, name: str, value, sanitize: bool) -> str:
-        if not isinstance(value, str):
-            return super()._fold(name, value, sanitize)
-        line = f"{name}: {value}"
-        if line.isascii() and len(line) <= self.max_line_length and line.isprintable():
-            return line + self.linesep
-        return policy.SMTP.fold(name, value)
-
-
-AS_IS = _AsIs(linesep="\r\n")
-
-
-def _as_bytes(fold: bool, boundaries: bool):
-    def as_bytes(self) -> bytes:
-        message = self._message()
-        if boundaries:  # no random boundary for the generator to check against the text
-            for part in message.walk():
-                if part.is_multipart():
-                    part.set_boundary(f"=_{secrets.token_hex(13)}")
-        if not fold:
-            return message.as_bytes()
-        message.policy = AS_IS
-        return message.as_bytes(policy=AS_IS)
-
-    return as_bytes
-
-
-def fold_policy() -> None:
-    flask_mail.Message.as_bytes = _as_bytes(fold=True, boundaries=False)
-
-
-def boundaries() -> None:
-    flask_mail.Message.as_bytes = _as_bytes(fold=False, boundaries=True)
 
 
 @cache
@@ -162,8 +120,6 @@ PATCHES = {
     "state": lambda: _worker_trick("state", SkipRepeatedState),
     "suspension": lambda: _worker_trick("suspension", ThrottledSuspensionCheck),
     "execution-end": lambda: _worker_trick("execution-end", LightExecutionEnd),
-    "fold-policy": fold_policy,
-    "boundaries": boundaries,
     "address-pairs": address_pairs,
     "pipelined-release": pipelined_release,
     "gc-freeze": gc_freeze,

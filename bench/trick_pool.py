@@ -1,6 +1,6 @@
 """jobs.runtime.pool with removed tricks patched in (bench/removed_tricks.py), for bench/tricks.py.
 
-python -m bench.trick_pool fold-policy,boundaries --workers 4 --url ... mailers
+python -m bench.trick_pool address-pairs,gc-freeze --workers 4 --url ... mailers
 """
 
 import sys

@@ -2,8 +2,8 @@
 
 The reference is what make dev runs (`shipped`: jobs.runtime.pool with 4 workers, its
 tricks on). Every other variant differs from it by exactly one trick: a kept one
-taken out (WORKER_TUNING without it, or MAIL_KEEPALIVE_SECONDS=0), or a removed one
-put back (patched in by bench/removed_tricks.py). A trick's gain is how much faster
+taken out (WORKER_TUNING without it, MAIL_KEEPALIVE_SECONDS=0, MAIL_FAST_WRITE=false),
+or a removed one put back (patched in by bench/removed_tricks.py). A trick's gain is how much faster
 the pool runs with it than without it, as the median over rounds of the ratio of
 the two rates in the same round: this shared machine drifts too much for rates
 from different moments to compare. A trick stays only for a gain of 5% or more.
@@ -37,14 +37,13 @@ class Variant(NamedTuple):
     kept: bool  # the trick ships (taken out here) or was removed (put back here)
     tuning: str = "on"  # WORKER_TUNING
     keepalive: int = 30  # MAIL_KEEPALIVE_SECONDS
+    fast_write: bool = True  # MAIL_FAST_WRITE
     patches: str = ""  # bench/removed_tricks.py
 
 
-KEPT = ["heartbeat"]  # jobs/runtime/tuning.py; and keepalive, app/ops/mail_connection.py
+KEPT = ["heartbeat"]  # jobs/runtime/tuning.py; and keepalive and fast-write, app/ops/
 REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end"]
 REMOVED_FROM_THE_JOB = [
-    "fold-policy",
-    "boundaries",
     "address-pairs",
     "pipelined-release",
     "gc-freeze",
@@ -65,13 +64,14 @@ VARIANTS = [
     Variant("shipped", "", True),
     *[without(trick) for trick in KEPT],
     Variant("without keepalive", "keepalive", True, keepalive=0),
+    Variant("without fast-write", "fast-write", True, fast_write=False),
     *[with_worker_trick(trick) for trick in REMOVED_FROM_THE_WORKER],
     *[Variant(f"with {trick}", trick, False, patches=trick) for trick in REMOVED_FROM_THE_JOB],
-    Variant("plain", "", False, tuning="off", keepalive=0),
+    Variant("plain", "", False, tuning="off", keepalive=0, fast_write=False),
 ]
 QUICK = [  # every trick's code runs once, several to a run
-    Variant("with mime", "mime", False, patches="fold-policy,address-pairs,gc-freeze"),
-    Variant("with more", "more", False, patches="boundaries,pipelined-release,template-warmup"),
+    Variant("with mime", "mime", False, patches="address-pairs,gc-freeze"),
+    Variant("with more", "more", False, patches="pipelined-release,template-warmup"),
     Variant(
         "with rq's",
         "rq's",
@@ -79,7 +79,7 @@ QUICK = [  # every trick's code runs once, several to a run
         tuning="heartbeat,state,suspension,execution-end",
         patches="state,suspension,execution-end",
     ),
-    Variant("without all", "all", True, tuning="off", keepalive=0),
+    Variant("without all", "all", True, tuning="off", keepalive=0, fast_write=False),
 ]
 
 
@@ -89,6 +89,7 @@ def measure(variant: Variant, redis, sink, jobs: int) -> float:
         sink.port,
         WORKER_TUNING=variant.tuning,
         MAIL_KEEPALIVE_SECONDS=variant.keepalive,
+        MAIL_FAST_WRITE=variant.fast_write,
     )
     command = [PYTHON, "-m", "bench.trick_pool", variant.patches, "--workers", str(WORKERS)]
     command += ["--url", redis.url, "mailers"]
