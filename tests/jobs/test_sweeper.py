@@ -1,4 +1,5 @@
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.cli import FlaskGroup
@@ -12,8 +13,6 @@ from jobs.sweeper import MAX_REQUEUES, requeue_stuck_submissions, stuck_after_se
 
 def age(redis, submission_id: str, seconds: float) -> None:
     """Pretend the submission was last touched ``seconds`` ago."""
-    from datetime import UTC, datetime, timedelta
-
     stamp = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
     redis.hset(keys.submission(submission_id), "updated_at", stamp)
 
@@ -144,3 +143,35 @@ def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_enqueued_again(
 
     assert len(smtp_sink.messages) == 1
     assert submissions.load(redis, submission_id).status == "sent"
+
+
+@pytest.mark.parametrize("status", ["scheduled", "deferred"])
+def test_a_job_left_waiting_in_no_registry_is_enqueued_again(
+    app, redis, run_jobs, smtp_sink, status
+):
+    """RQ's retry sets `scheduled` at once and schedules in a transaction run after: a
+    pool killed in between (make dev's pool, killed as Rule 6 kills it) leaves a job
+    that says `scheduled` and that no scheduler will ever move."""
+    [submission_id] = submit(app)
+    job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
+    Queue("mailers", connection=redis).remove(job)
+    job.set_status(status)
+    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+
+    assert sweep(app) == 1
+    run_jobs()
+
+    assert len(smtp_sink.messages) == 1
+    assert submissions.load(redis, submission_id).status == "sent"
+
+
+def test_a_job_really_scheduled_is_left_to_its_time(app, redis):
+    [submission_id] = submit(app)
+    job = Job.fetch(submissions.load(redis, submission_id).job_id, connection=redis)
+    queue = Queue("mailers", connection=redis)
+    queue.remove(job)
+    queue.schedule_job(job, datetime.now(UTC) + timedelta(minutes=5))
+    assert job.get_status() == "scheduled"
+    age(redis, submission_id, stuck_after_seconds(app.config) + 1)
+
+    assert sweep(app) == 0
