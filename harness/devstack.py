@@ -22,12 +22,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import port_for
 import psutil
 from redis import Redis
 from rq import Worker
 
 from harness.polling import wait_for
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -143,7 +143,7 @@ class DevStack:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = mirror_repo(workdir)
-        self.ports = {default: port_for.select_random() for default in DEFAULT_PORTS}
+        self.ports = {default: free_port() for default in DEFAULT_PORTS}
         self.dev: Process | None = None
         self.others: list[Process] = []
         self.settings: dict[str, str] = {}  # more of the environment, for every command

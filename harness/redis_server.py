@@ -4,7 +4,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import port_for
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -12,6 +11,7 @@ from redis.retry import Retry
 
 from app.ops.redis_binary import redis_server_binary
 from harness.polling import wait_for
+from harness.ports import free_port
 
 
 class RedisServer:
@@ -41,7 +41,7 @@ class RedisServer:
     ) -> None:
         self._scratch = None if datadir else tempfile.TemporaryDirectory(prefix="redis-")
         self.datadir = Path(datadir or self._scratch.name)
-        self.port = port_for.select_random()
+        self.port = free_port()
         self.url = f"redis://{self.host}:{self.port}/0"
         self.log = self.datadir / "redis.log"
         aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else []

@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import port_for
 from redis import Redis
 from redis.exceptions import RedisError
 
 from app.ops.redis_binary import redis_server_binary
 from harness.polling import wait_for
+from harness.ports import free_port
 from harness.redis_server import RedisServer
 from harness.tcp_proxy import TcpProxy
 
@@ -47,7 +47,7 @@ class SentinelProcess:
 
     def __init__(self, datadir: Path, primary_port: int, binary: str) -> None:
         self.binary = binary
-        self.port = port_for.select_random()
+        self.port = free_port()
         self.datadir = datadir
         self.config = datadir / f"sentinel-{self.port}.conf"
         self.config.write_text(

@@ -6,8 +6,9 @@ import threading
 import time
 from email.message import EmailMessage
 
-import port_for
 from aiosmtpd.controller import Controller
+
+from harness.ports import free_port
 
 
 class SmtpSink:
@@ -22,7 +23,7 @@ class SmtpSink:
     """
 
     def __init__(self, keep: bool = True, port: int | None = None, **smtp_options) -> None:
-        self.port = port or port_for.select_random()
+        self.port = port or free_port()
         self.keep = keep
         self.smtp_options = smtp_options
         self.messages: list[EmailMessage] = []

@@ -6,7 +6,7 @@ import struct
 import threading
 from concurrent.futures import Future
 
-import port_for
+from harness.ports import free_port
 
 RESET = "reset"
 BLACKHOLE = "blackhole"
@@ -85,7 +85,7 @@ class TcpProxy:
         self.target_host = target_host
         self.target_port = target_port
         self.host = listen_host
-        self.port = port_for.select_random()
+        self.port = free_port()
         self.address = f"{self.host}:{self.port}"
         self._mode: str | None = None  # None (forwarding), RESET or BLACKHOLE
         self._links: set[_Link] = set()

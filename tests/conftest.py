@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import port_for
 import pytest
 import rq.worker.base
 from redis import Redis
@@ -28,6 +27,7 @@ from app.ops import redis_connection
 from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from harness.devstack import DevStack
 from harness.faulty_smtp_sink import FaultySmtpSink
+from harness.ports import free_port
 from harness.redis_server import RedisServer
 from harness.sentinel import FailoverSet
 from harness.worker_processes import WorkerProcesses, process_env
@@ -316,7 +316,7 @@ def rq_workers(app_config, redis):
 @pytest.fixture
 def live_app(app):
     """The app served for real (Werkzeug, threaded) on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -5,12 +5,12 @@ import signal
 import subprocess
 import sys
 
-import port_for
 from redis import Redis
 
 from app import ROOT
 from harness.devstack import redis_answers
 from harness.polling import wait_for
+from harness.ports import free_port
 
 
 def run_env(**changes) -> dict[str, str]:
@@ -47,7 +47,7 @@ def test_wait_for_redis_returns_at_once_when_redis_answers(redis_url):
 def test_bin_redis_starts_a_server_where_a_local_redis_url_points(tmp_path):
     """A REDIS_URL on this machine that nothing answers yet (a .env copied from
     .env.example, once uncommented) gets a server there, with its data in var/redis."""
-    url = f"redis://127.0.0.1:{port_for.select_random()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bin" / "redis")],
         cwd=tmp_path,

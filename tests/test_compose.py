@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import port_for
 import pytest
 import yaml
 from gunicorn.config import Config as GunicornConfig
@@ -23,6 +22,7 @@ from rq import Queue, Worker
 
 from app import config
 from harness.polling import wait_for
+from harness.ports import free_port
 from harness.worker_processes import process_env
 from jobs import QUEUES
 
@@ -98,7 +98,7 @@ def test_the_image_runs_the_web_command_by_default():
 @pytest.fixture
 def gunicorn(app_config, redis):
     """The web service's own command line on a free local port; yields the base URL."""
-    port = port_for.select_random()
+    port = free_port()
     command = [Path(sys.executable).parent / "gunicorn", *SERVICES["web"]["command"][1:]]
     command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
     proc = subprocess.Popen(

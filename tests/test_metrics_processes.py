@@ -4,13 +4,13 @@ gunicorn's several web processes."""
 import subprocess
 import sys
 
-import port_for
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import ROOT
 from harness.polling import wait_for
+from harness.ports import free_port
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
 from tests.app.ops.test_metrics import value
@@ -54,7 +54,7 @@ def test_gunicorns_processes_add_up(app_config, tmp_path):
     """docker-compose.yml's web command (2 processes) with PROMETHEUS_MULTIPROC_DIR:
     every request is counted once, whichever process served it and whichever answers
     the scrape. Without the multiprocess folder each scrape would see one process's."""
-    port = port_for.select_random()
+    port = free_port()
     env = process_env({**app_config, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
     command = [
         sys.executable,

@@ -6,7 +6,6 @@ import socket
 import threading
 from collections.abc import Iterator
 
-import port_for
 import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -14,6 +13,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 from harness.polling import wait_for
+from harness.ports import free_port
 from harness.redis_server import RedisServer
 from harness.tcp_proxy import TcpProxy
 
@@ -142,7 +142,7 @@ def test_half_close_still_gets_the_reply(proxy):
 
 def test_a_target_that_is_down_resets_clients_quietly(caplog):
     caplog.set_level(logging.DEBUG, logger="asyncio")
-    nothing_there = port_for.select_random()
+    nothing_there = free_port()
     with TcpProxy("127.0.0.1", nothing_there) as proxy, through(proxy) as client:
         with pytest.raises(ConnectionError):
             client.ping()

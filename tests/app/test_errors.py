@@ -1,13 +1,13 @@
-import port_for
 import pytest
 
 from app.submissions import new_id
+from harness.ports import free_port
 
 
 @pytest.fixture
 def app_without_redis(make_app):
     """The app pointed at a port where no Redis listens."""
-    return make_app(REDIS_URL=f"redis://127.0.0.1:{port_for.select_random()}/0")
+    return make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_form_post_with_redis_down_is_503_keeps_input_and_explains(app_without_redis):

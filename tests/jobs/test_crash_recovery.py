@@ -10,7 +10,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import port_for
 import pytest
 from redis import Redis
 from rq import Queue, Worker
@@ -19,6 +18,7 @@ from rq.registry import StartedJobRegistry
 from app import ROOT, submissions
 from harness.devstack import redis_answers
 from harness.polling import wait_for
+from harness.ports import free_port
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
 from jobs.sweeper import requeue_stuck_submissions
@@ -95,7 +95,7 @@ class ProductRedis:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.url = f"redis://127.0.0.1:{port_for.select_random()}/0"
+        self.url = f"redis://127.0.0.1:{free_port()}/0"
         self.launcher: subprocess.Popen | None = None
         self.server_pid = 0
 

@@ -17,10 +17,10 @@ from email.mime.text import MIMEText
 
 import flask
 import flask_mail
-import port_for
 import pytest
 
 from harness.faulty_smtp_sink import FaultySmtpSink
+from harness.ports import free_port
 from jobs import failures
 from jobs.failures import CONFIGURATION, PERMANENT, TRANSIENT
 
@@ -147,7 +147,7 @@ def test_a_server_without_what_we_ask_of_it_is_the_setup_s_fault(smtp_sink):
 
 
 def test_a_refused_connection_is_transient():
-    closed_port = port_for.select_random()
+    closed_port = free_port()
     exc = raised(lambda: smtplib.SMTP("127.0.0.1", closed_port, timeout=5))
 
     assert isinstance(exc, ConnectionRefusedError)

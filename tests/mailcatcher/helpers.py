@@ -17,9 +17,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 
-import port_for
-
 from harness.polling import wait_for
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAILS = ROOT / "tests" / "fixtures" / "emails"
@@ -31,8 +30,8 @@ class MailcatcherProcess:
     """One `python -m mailcatcher` subprocess on free ports."""
 
     def __init__(self, *args: str, log_dir: Path, max_files: int | None = None) -> None:
-        self.smtp_port = port_for.select_random()
-        self.http_port = port_for.select_random(exclude_ports=[self.smtp_port])
+        self.smtp_port = free_port()
+        self.http_port = free_port(exclude_ports=[self.smtp_port])
         self.args = ["--smtp-port", str(self.smtp_port), "--http-port", str(self.http_port), *args]
         self.log_path = log_dir / f"mailcatcher-{self.http_port}.log"
         self.process: subprocess.Popen | None = None

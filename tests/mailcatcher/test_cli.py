@@ -8,11 +8,11 @@ import smtplib
 import subprocess
 import sys
 
-import port_for
 import pytest
 import requests
 import websocket
 
+from harness.ports import free_port
 from mailcatcher.cli import parse_args
 from tests.mailcatcher.helpers import ROOT, MailcatcherProcess, send, simple_message
 
@@ -82,7 +82,7 @@ def test_busy_port_is_reported(mailcatcher_server, tmp_path):
             "--smtp-port",
             str(mailcatcher_server.smtp_port),
             "--http-port",
-            str(port_for.select_random()),
+            str(free_port()),
         ],
         cwd=ROOT,
         capture_output=True,

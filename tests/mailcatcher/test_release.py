@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import port_for
 import pytest
 import requests
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 
 from harness.polling import wait_for
+from harness.ports import free_port
 from tests.mailcatcher.helpers import send, simple_message
 
 
@@ -31,7 +31,7 @@ class Relay:
 
 @pytest.fixture
 def relay():
-    handler, port = Relay(), port_for.select_random()
+    handler, port = Relay(), free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     handler.port = port

@@ -5,13 +5,13 @@ the mail queue's latency rises and ops/prometheus/alerts.yml's alert goes pendin
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-import port_for
 import pytest
 import requests
 import yaml
 
 from app import submissions
 from harness.polling import wait_for
+from harness.ports import free_port
 from tests.ops.test_alerting import PROMETHEUS, tool
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ ADA = "ada@example.com"
 def prometheus(tmp_path, live_app):
     """Prometheus scraping live_app every second and evaluating the project's rules
     every second; yields its base URL."""
-    port = port_for.select_random()
+    port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(PROMETHEUS / "alerts.yml")],

@@ -3,7 +3,6 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-import port_for
 import pytest
 import requests
 import responses
@@ -11,6 +10,7 @@ from rq.scheduler import RQScheduler
 
 from app import submissions
 from app.ops.metrics import LATE_MAIL_SECONDS
+from harness.ports import free_port
 from harness.submissions import submit
 from tests.conftest import GIPHY_FIXTURES
 
@@ -66,7 +66,7 @@ def test_no_worker_and_no_schedulers_fail_with_what_to_do(app, redis, smtp_sink)
 
 
 def test_redis_down_is_a_fail_line_not_a_traceback(make_app, smtp_sink):
-    port = port_for.select_random()
+    port = free_port()
     code, lines = doctor(make_app(REDIS_URL=f"redis://:hunter2@127.0.0.1:{port}/0"))
 
     assert code == 1

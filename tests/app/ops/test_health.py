@@ -1,11 +1,11 @@
 """GET /healthz against a real Redis, with real RQ worker, scheduler and cron records."""
 
-import port_for
 import pytest
 from rq import Queue
 from rq.scheduler import RQScheduler
 
 from app.rate_limits import limiter
+from harness.ports import free_port
 from jobs import MAILERS
 
 
@@ -57,7 +57,7 @@ def test_a_worker_whose_heartbeat_expired_is_not_live(client, redis, registered_
 
 
 def test_redis_down_is_503_not_500(default_limit):
-    closed = f"redis://127.0.0.1:{port_for.select_random()}/0"
+    closed = f"redis://127.0.0.1:{free_port()}/0"
     # a default limit would make Flask-Limiter ask its (down) Redis first, unless exempt
     client = default_limit("100 per minute", REDIS_URL=closed).test_client()
 
