@@ -24,13 +24,12 @@ import threading
 import time
 from pathlib import Path
 
-import port_for
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import plots  # noqa: E402
 from bench.handoff import gunicorn_command, wait_until_serving  # noqa: E402
 from bench.workers import ROOT, pool_command, settings  # noqa: E402
 from harness.polling import wait_for  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
@@ -73,7 +72,7 @@ def post_all(port: int, count: int) -> dict[str, float]:
 
 
 def one_round(count: int) -> dict:
-    web_port = port_for.select_random()
+    web_port = free_port()
     with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
         env = process_env({**settings(redis.url, sink.port), "WORKIT_DELIVERY": "later"})
         web = subprocess.Popen(gunicorn_command(None, web_port), cwd=ROOT, env=env)

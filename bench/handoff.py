@@ -26,13 +26,13 @@ import threading
 import time
 from pathlib import Path
 
-import port_for
 import yaml
 from rq import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app.ops.redis_connection import connect  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from jobs import MAILERS  # noqa: E402
 
@@ -131,7 +131,7 @@ def load(port: int, page: tuple[str, str], seconds: float, connections: int) -> 
 
 
 def run_config(config: str | None, redis_url: str, args: argparse.Namespace) -> dict:
-    port = port_for.select_random()
+    port = free_port()
     command = gunicorn_command(config, port)
     env = {
         "REDIS_URL": redis_url,

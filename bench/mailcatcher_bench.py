@@ -31,11 +31,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from statistics import median
 
-import port_for
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # ahead of the PyPI client's top-level mailcatcher.py
+from harness.ports import free_port  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
 
 SINK, OURS = "bare aiosmtpd sink", "mailcatcher (in-memory)"
@@ -163,7 +163,7 @@ def _both_modes(port: int, messages: list[bytes]) -> tuple[float, float]:
 def _free_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
-        ports.append(port_for.select_random(exclude_ports=ports))
+        ports.append(free_port(exclude_ports=ports))
     return ports
 
 

@@ -17,12 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-import port_for
 import requests
 from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
 
@@ -30,7 +30,7 @@ RUNS = [("later", "everysec", 200), ("later", "always", 200), ("now", "always", 
 
 
 def serve(app):
-    server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import port_for
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app.ops.redis_connection import connect  # noqa: E402
 from bench.handoff import POST, gunicorn_command, load, wait_until_serving  # noqa: E402
 from bench.workers import pool_command, run_workers  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 
 WORKERS = 4
 CONNECTIONS = 16
@@ -71,7 +70,7 @@ def measure(sides: list[Side], sink, rounds: int, jobs: int, seconds: float) -> 
 
 
 def _web(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    port = port_for.select_random()
+    port = free_port()
     server = subprocess.Popen(gunicorn_command(None, port), cwd=ROOT, env=env)
     wait_until_serving(port)
     return server, port

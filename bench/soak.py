@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-import port_for
 import requests
 from werkzeug.serving import make_server
 
@@ -43,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from app import config, create_app, submissions  # noqa: E402
 from bench.workers import settings  # noqa: E402
 from harness.faulty_smtp_sink import FaultySmtpSink  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.sentinel import FailoverSet  # noqa: E402
 from harness.worker_processes import WorkerProcesses, process_env  # noqa: E402
@@ -178,7 +178,7 @@ def run(args) -> None:
     with sink, redis_for(args) as redis:
         settings = soak_settings(redis.url, sink.port, wait_replicas=1 if args.failover else 0)
         app = create_app(settings)
-        server = make_server("127.0.0.1", port_for.select_random(), app, threaded=True)
+        server = make_server("127.0.0.1", free_port(), app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         with ChaosWorkers(process_env(settings)) as workers:
             try:
