@@ -1,5 +1,5 @@
 """Flask-Mail's message written out without parsing its headers again: speed work for
-the worker (docs/benchmarks-notes.md, "Where a job's time goes").
+the worker (docs/benchmarks-notes.md, "The pool beside its peers, per job").
 
 Flask-Mail builds the MIME tree with the standard library's compat32 classes, then
 sets ``email.policy.SMTP`` on it, so that every header the generator reads while
