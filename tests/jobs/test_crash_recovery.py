@@ -16,6 +16,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from app import ROOT, submissions
+from app.queues import QUEUES
 from harness.devstack import redis_answers
 from harness.polling import wait_for
 from harness.ports import free_port
@@ -206,7 +207,12 @@ def test_delayed_jobs_move_again_after_redis_was_down_for_a_while(
     with WorkerProcesses(process_env(settings)) as workers:
         workers.start(1)
         redis = Redis.from_url(restartable_redis.url)
-        wait_for(lambda: redis.keys("rq:scheduler-lock:*"), 30, "the worker's scheduler")
+        # Its scheduler holds every queue's lock and the worker waits for a job: killed
+        # any sooner, Redis takes the starting worker down with it, the pool starts
+        # another, and that one finds the dead one's lock (the append-only file keeps
+        # it) and schedules the other queues only.
+        wait_for(lambda: _settled(redis), 30, "the worker's scheduler")
+        (worker,) = Worker.all(connection=redis)
 
         restartable_redis.kill()
         time.sleep(3)  # long enough for the scheduler's next poll to fail for good
@@ -216,7 +222,14 @@ def test_delayed_jobs_move_again_after_redis_was_down_for_a_while(
         job = Queue("default", connection=redis).enqueue_in(timedelta(seconds=1), len, "abc")
 
         wait_for(lambda: job.get_status() == "finished", 60, "the delayed job to run")
+        assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
         redis.close()
+
+
+def _settled(redis: Redis) -> bool:
+    locks = redis.keys("rq:scheduler-lock:*")
+    workers = Worker.all(connection=redis)
+    return len(locks) == len(QUEUES) and len(workers) == 1 and workers[0].get_state() == "idle"
 
 
 def test_mail_server_down_for_a_while_then_everything_is_delivered(
