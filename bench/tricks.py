@@ -42,13 +42,22 @@ class Variant(NamedTuple):
 
 
 KEPT = ["heartbeat"]  # jobs/runtime/tuning.py; and keepalive and fast-write, app/ops/
-REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end"]
+REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end", "no-results"]
 REMOVED_FROM_THE_JOB = [
     "address-pairs",
     "pipelined-release",
     "gc-freeze",
     "template-warmup",
 ]
+
+
+EVERY_WORKER_TRICK = Variant(  # the removed ones together: is any worth it with the rest?
+    "with every worker trick",
+    "lean",
+    False,
+    tuning=",".join([*KEPT, *REMOVED_FROM_THE_WORKER]),
+    patches=",".join(REMOVED_FROM_THE_WORKER),
+)
 
 
 def without(trick: str) -> Variant:
@@ -68,17 +77,12 @@ VARIANTS = [
     *[with_worker_trick(trick) for trick in REMOVED_FROM_THE_WORKER],
     *[Variant(f"with {trick}", trick, False, patches=trick) for trick in REMOVED_FROM_THE_JOB],
     Variant("plain", "", False, tuning="off", keepalive=0, fast_write=False),
+    EVERY_WORKER_TRICK,
 ]
 QUICK = [  # every trick's code runs once, several to a run
     Variant("with mime", "mime", False, patches="address-pairs,gc-freeze"),
     Variant("with more", "more", False, patches="pipelined-release,template-warmup"),
-    Variant(
-        "with rq's",
-        "rq's",
-        False,
-        tuning="heartbeat,state,suspension,execution-end",
-        patches="state,suspension,execution-end",
-    ),
+    EVERY_WORKER_TRICK,
     Variant("without all", "all", True, tuning="off", keepalive=0, fast_write=False),
 ]
 
