@@ -57,9 +57,10 @@ class LightExecutionEnd(BaseWorker):
 class NoResults(BaseWorker):
     def __init__(self, *args, **kwargs):
         """A finished job keeps no result and leaves no hash behind (RQ's public
-        ``default_result_ttl=0``): a third fewer commands per job. Not shipped: the
-        dashboard would list no finished jobs, and the sweeper reads a pending
-        submission whose job is gone as cancelled (jobs/sweeper.py)."""
+        ``default_result_ttl=0``). It saves no commands: RQ then deletes the job and
+        all that hangs on it. Not shipped either way: the dashboard would list no
+        finished jobs, and the sweeper reads a pending submission whose job is gone
+        as cancelled (jobs/sweeper.py)."""
         super().__init__(*args, **{**kwargs, "default_result_ttl": 0})
 
 
