@@ -7,6 +7,9 @@ or a removed one put back (patched in by bench/removed_tricks.py). A trick's gai
 the pool runs with it than without it, as the median over rounds of the ratio of
 the two rates in the same round: this shared machine drifts too much for rates
 from different moments to compare. A trick stays only for a gain of 5% or more.
+CPU saved is the same median for CPU per job (the workers' and Redis's): steadier
+than the rate when the machine is shared, it says whether a trick that gains
+nothing measurable makes a job any cheaper.
 `plain` (every trick off) shows what all of them buy together.
 
 None of them is on the web request's path (the POST stores and enqueues; no
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.workers import PYTHON, run_workers, settings  # noqa: E402
+from bench.workers import PYTHON, Run, run_workers, settings  # noqa: E402
 from harness.redis_server import RedisServer  # noqa: E402
 from harness.smtp_sink import SmtpSink  # noqa: E402
 
@@ -87,7 +90,7 @@ QUICK = [  # every trick's code runs once, several to a run
 ]
 
 
-def measure(variant: Variant, redis, sink, jobs: int) -> float:
+def measure(variant: Variant, redis, sink, jobs: int) -> Run:
     env = settings(
         redis.url,
         sink.port,
@@ -97,7 +100,7 @@ def measure(variant: Variant, redis, sink, jobs: int) -> float:
     )
     command = [PYTHON, "-m", "bench.trick_pool", variant.patches, "--workers", str(WORKERS)]
     command += ["--url", redis.url, "mailers"]
-    return run_workers(command, env, redis.pid, sink, jobs, WORKERS).rate
+    return run_workers(command, env, redis.pid, sink, jobs, WORKERS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,38 +118,52 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         chosen = set(args.only.split(","))
         variants = [v for v in variants if v.name == "shipped" or v.trick in chosen]
-    rates: dict[str, list[float]] = {v.name: [] for v in variants}
+    runs: dict[str, list[Run]] = {v.name: [] for v in variants}
     with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
         for n in range(args.rounds):
             shift = n % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                rates[variant.name].append(measure(variant, redis, sink, args.jobs))
-    print(table(variants, rates, args))
+                runs[variant.name].append(measure(variant, redis, sink, args.jobs))
+    print(table(variants, runs, args))
 
 
-def table(variants: list[Variant], rates: dict[str, list[float]], args) -> str:
-    shipped = rates["shipped"]
+def table(variants: list[Variant], runs: dict[str, list[Run]], args) -> str:
     lines = [
         f"{args.jobs} email jobs per run, {args.rounds} rotating rounds, jobs.runtime.pool with "
         f"{WORKERS} workers; Redis with appendfsync always. gain: how much faster with "
-        "the trick than without it, against `shipped` in the same round.",
+        "the trick than without it, against `shipped` in the same round; CPU saved: how "
+        "much less CPU per job (workers and Redis) with it, the same way.",
         "",
-        f"{'variant':<26} {'emails/s':>9} {'range':>11} {'gain':>7} {'gain range':>16}  verdict",
+        f"{'variant':<26} {'emails/s':>9} {'range':>11} {'gain':>7} {'gain range':>16} "
+        f"{'CPU ms/job':>10} {'CPU saved':>9}  verdict",
     ]
     for variant in variants:
-        own = rates[variant.name]
-        ratios = [rate / base for rate, base in zip(own, shipped, strict=True)]
-        gains = [1 / r - 1 if variant.kept else r - 1 for r in ratios]
-        gain = statistics.median(gains)
-        verdict = _verdict(gain) if variant.trick else "-"
-        if not variant.trick:
-            gains = gain = None
+        rates = [run.rate for run in runs[variant.name]]
+        cpu = [_cpu_per_job(run) for run in runs[variant.name]]
+        gains = _gains(variant, rates, [run.rate for run in runs["shipped"]])
+        saved = _gains(
+            variant, [1 / c for c in cpu], [1 / _cpu_per_job(r) for r in runs["shipped"]]
+        )
+        gain = statistics.median(gains) if variant.trick else None
+        verdict = _verdict(gain) if gain is not None else "-"
         lines.append(
-            f"{variant.name:<26} {statistics.median(own):>9.0f} "
-            f"{min(own):>5.0f}-{max(own):<5.0f} {_pct(gain):>7} "
-            f"{_spread(gains):>16}  {verdict}"
+            f"{variant.name:<26} {statistics.median(rates):>9.0f} "
+            f"{min(rates):>5.0f}-{max(rates):<5.0f} {_pct(gain):>7} "
+            f"{_spread(gains if variant.trick else None):>16} {statistics.median(cpu):>10.2f} "
+            f"{_pct(statistics.median(saved) if variant.trick else None):>9}  {verdict}"
         )
     return "\n".join(lines)
+
+
+def _cpu_per_job(run: Run) -> float:
+    workers, redis, _sink = run.cpu_ms_per_job()
+    return workers + redis
+
+
+def _gains(variant: Variant, own: list[float], shipped: list[float]) -> list[float]:
+    """Per round, how much more of ``own``'s measure (higher is better) the trick gives."""
+    ratios = [mine / base for mine, base in zip(own, shipped, strict=True)]
+    return [1 / r - 1 if variant.kept else r - 1 for r in ratios]
 
 
 def _pct(gain: float | None) -> str:
