@@ -11,11 +11,9 @@ from email.utils import parseaddr
 from functools import cache, partial, wraps
 
 from redis.lock import Lock
-from rq import Queue
-from rq.executions import Execution
 from rq.job import Job
 from rq.utils import now
-from rq.worker.base import BaseWorker, WorkerStatus
+from rq.worker.base import BaseWorker
 
 import jobs.runtime.pool
 from app import mailer, submissions
@@ -23,18 +21,10 @@ from jobs import gif_sender
 from jobs.runtime import tuning
 
 # RQ worker overrides that once lived in jobs/runtime/tuning.py. Put back by name into
-# tuning.TRICKS, so that WORKER_TUNING=heartbeat,state (say) runs the tuned worker
+# tuning.TRICKS, so that WORKER_TUNING=heartbeat,suspension (say) runs the tuned worker
 # with one more of them.
 
 SUSPENSION_CHECK_EVERY_SECONDS = 1
-
-
-class SkipRepeatedState(BaseWorker):
-    def set_state(self, state: str, pipeline=None) -> None:
-        """RQ sets `idle` after each job and again before taking the next one."""
-        if pipeline is None and state == self._state:
-            return
-        super().set_state(state, pipeline)
 
 
 class ThrottledSuspensionCheck(BaseWorker):
@@ -64,63 +54,6 @@ class NoResults(BaseWorker):
         finished jobs, and the sweeper reads a pending submission whose job is gone
         as cancelled (jobs/sweeper.py)."""
         super().__init__(*args, **{**kwargs, "default_result_ttl": 0})
-
-
-class LeanBookkeeping(BaseWorker):
-    """RQ's start of a job in one round trip and its end in one, every record kept
-    (the execution, the registries, the result, the worker's counters and state):
-    17 round trips per job become 11. Not shipped: it skips the dependents' check
-    (no job here has any), leans on private members, and has never gained 5%."""
-
-    def prepare_execution(self, job: Job) -> Execution:
-        """RQ's execution record and its start of the job, in one transaction."""
-        with self.connection.pipeline() as pipeline:
-            ttl = self.get_heartbeat_ttl(job)
-            self.execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
-            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            self.set_current_job_id(job.id, pipeline=pipeline)
-            self.set_current_job_working_time(0, pipeline=pipeline)
-            self.heartbeat(ttl, pipeline=pipeline)
-            job.heartbeat(now(), ttl, pipeline=pipeline)
-            job.prepare_for_execution(self.name, pipeline=pipeline)
-            if len(self.queues) == 1:
-                queue = Queue(job.origin, connection=self.connection)
-                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
-            pipeline.execute()
-        return self.execution
-
-    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False):
-        """Done in prepare_execution's round trip."""
-
-    def handle_execution_ended(self, job: Job, queue, heartbeat_ttl: int) -> None:
-        if job.success_callback is not None:
-            return super().handle_execution_ended(job, queue, heartbeat_ttl)
-        job.ended_at = now()
-
-    def handle_job_success(self, job: Job, queue, started_job_registry) -> None:
-        with self.connection.pipeline() as pipeline:
-            pipeline.multi()
-            self.increment_successful_job_count(pipeline=pipeline)
-            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
-            result_ttl = job.get_result_ttl(self.default_result_ttl)
-            if result_ttl != 0:
-                job._handle_success(
-                    result_ttl,
-                    pipeline=pipeline,
-                    worker_name=self.name,
-                    execution_id=self.execution.id,
-                    execution_started_at=self.execution.created_at,
-                    execution_ended_at=job.ended_at,
-                )
-            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
-            self.cleanup_execution(job, pipeline=pipeline)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            pipeline.execute()
-
-    def set_state(self, state: str, pipeline=None) -> None:
-        if pipeline is None and state == self._state:
-            return
-        super().set_state(state, pipeline)
 
 
 def _worker_trick(name: str, mixin: type) -> None:
@@ -187,11 +120,9 @@ def template_warmup() -> None:
 
 
 PATCHES = {
-    "state": lambda: _worker_trick("state", SkipRepeatedState),
     "suspension": lambda: _worker_trick("suspension", ThrottledSuspensionCheck),
     "execution-end": lambda: _worker_trick("execution-end", LightExecutionEnd),
     "no-results": lambda: _worker_trick("no-results", NoResults),
-    "lean-bookkeeping": lambda: _worker_trick("lean-bookkeeping", LeanBookkeeping),
     "address-pairs": address_pairs,
     "pipelined-release": pipelined_release,
     "gc-freeze": gc_freeze,

@@ -44,11 +44,8 @@ class Variant(NamedTuple):
     patches: str = ""  # bench/removed_tricks.py
 
 
-KEPT = ["heartbeat"]  # jobs/runtime/tuning.py; and keepalive and fast-write, app/ops/
-REMOVED_FROM_THE_WORKER = ["state", "suspension", "execution-end", "no-results"]
-# RQ's start and end of a job in one round trip each (bench/removed_tricks.py): it
-# takes the place of state and execution-end, so it is measured on its own.
-LEAN = "lean-bookkeeping"
+KEPT = ["heartbeat", "lean-bookkeeping"]  # jobs/runtime/tuning.py; keepalive, fast-write: app/ops/
+REMOVED_FROM_THE_WORKER = ["suspension", "execution-end", "no-results"]
 REMOVED_FROM_THE_JOB = [
     "address-pairs",
     "pipelined-release",
@@ -59,7 +56,7 @@ REMOVED_FROM_THE_JOB = [
 
 EVERY_WORKER_TRICK = Variant(  # the removed ones together: is any worth it with the rest?
     "with every worker trick",
-    "lean",
+    "together",
     False,
     tuning=",".join([*KEPT, *REMOVED_FROM_THE_WORKER]),
     patches=",".join(REMOVED_FROM_THE_WORKER),
@@ -84,13 +81,11 @@ VARIANTS = [
     *[Variant(f"with {trick}", trick, False, patches=trick) for trick in REMOVED_FROM_THE_JOB],
     Variant("plain", "", False, tuning="off", keepalive=0, fast_write=False),
     EVERY_WORKER_TRICK,
-    with_worker_trick(LEAN),
 ]
 QUICK = [  # every trick's code runs once, several to a run
     Variant("with mime", "mime", False, patches="address-pairs,gc-freeze"),
     Variant("with more", "more", False, patches="pipelined-release,template-warmup"),
     EVERY_WORKER_TRICK,
-    with_worker_trick(LEAN),
     Variant("without all", "all", True, tuning="off", keepalive=0, fast_write=False),
 ]
 

@@ -1,21 +1,33 @@
 """Speed work on RQ's worker, kept apart from the reference (jobs/worker.py).
 
 RQ's bookkeeping costs about 24 Redis round trips per job, each costing CPU on both
-ends; ten of them are the worker's heartbeat, sent four or five times per job. The
-class below sends it at most every few seconds. TunedWorker is PoolWorker with
-it, and jobs/runtime/pool.py runs it unless WORKER_TUNING=off (then the plain worker).
-A trick stays here only while `make bench` shows it gains at least 5% in jobs/s
-(docs/benchmarks.md, "Speed work, trick by trick"); three more RQ overrides did
-not, and were removed (bench/removed_tricks.py keeps them to measure).
+ends. Two tricks here cut them to about 11, every record RQ keeps still kept:
 
-It leans on how RQ's worker loop calls heartbeat(). So RQ is pinned to the minor
-version it was tested on, and OVERRIDDEN lists every member of RQ it touches:
-tests/jobs/runtime/test_tuning.py fails, naming the member, when an RQ upgrade changes one.
+- the worker's heartbeat, sent four or five times per job, goes at most every few
+  seconds (ThrottledHeartbeat);
+- a job's start is one transaction instead of three round trips, and its end one
+  instead of six (LeanBookkeeping).
+
+TunedWorker is PoolWorker with both, and jobs/runtime/pool.py runs it unless
+WORKER_TUNING=off (then the plain worker). A trick stays here only while `make bench`
+shows it gains at least 5% in jobs/s (docs/benchmarks.md, "Speed work, trick by
+trick"); three more RQ overrides did not, and were removed (bench/removed_tricks.py
+keeps them to measure).
+
+Both lean on how RQ's worker loop calls these methods and on members of RQ's job it
+calls. So RQ is pinned to the minor version it was tested on, and OVERRIDDEN and
+CALLED list every member of RQ they touch: tests/jobs/runtime/test_tuning.py fails,
+naming the member, when an RQ upgrade changes one.
 """
 
 import time
 
-from rq.worker.base import BaseWorker
+from rq import Queue
+from rq.executions import Execution
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.utils import now
+from rq.worker.base import BaseWorker, WorkerStatus
 
 from jobs.runtime.workers import PoolWorker
 
@@ -27,6 +39,25 @@ HEARTBEAT_EVERY_SECONDS = 5
 # RQ member -> the parameters we rely on (a method) or None (an attribute).
 OVERRIDDEN: dict[str, tuple[str, ...] | None] = {
     "heartbeat": ("self", "timeout", "pipeline"),
+    "prepare_execution": ("self", "job"),
+    "prepare_job_execution": ("self", "job", "remove_from_intermediate_queue"),
+    "handle_job_success": ("self", "job", "queue", "started_job_registry"),
+    "set_state": ("self", "state", "pipeline"),
+    "_state": None,
+}
+# RQ's job members LeanBookkeeping calls as RQ's worker does, with the parameters used.
+CALLED: dict[str, tuple[str, ...]] = {
+    "prepare_for_execution": ("self", "worker_name", "pipeline"),
+    "_handle_success": (
+        "self",
+        "result_ttl",
+        "pipeline",
+        "worker_name",
+        "execution_id",
+        "execution_started_at",
+        "execution_ended_at",
+    ),
+    "cleanup": ("self", "ttl", "pipeline", "remove_from_queue"),
 }
 
 
@@ -46,10 +77,75 @@ class ThrottledHeartbeat(BaseWorker):
         self._next_heartbeat = time.monotonic() + HEARTBEAT_EVERY_SECONDS
 
 
-TRICKS = {"heartbeat": ThrottledHeartbeat}
+class LeanBookkeeping(BaseWorker):
+    """RQ's start of a job in one transaction and its end in one, with the same
+    records: the execution, the registries, the job's state and result, the worker's
+    state and counters. RQ spends three round trips on the start and six on the end:
+    the job's dependents watched and read, its status and worker state set again, and
+    `idle` sent twice. A job with dependents still has them enqueued, once the
+    transaction that finishes it has read them; a job that repeats takes RQ's path."""
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """What RQ's prepare_execution and prepare_job_execution write, together."""
+        ttl = self.get_heartbeat_ttl(job)
+        with self.connection.pipeline() as pipeline:
+            self.execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            self.set_current_job_id(job.id, pipeline=pipeline)
+            self.set_current_job_working_time(0, pipeline=pipeline)
+            self.heartbeat(ttl, pipeline=pipeline)
+            job.heartbeat(now(), ttl, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            if len(self.queues) == 1:
+                queue = Queue(job.origin, connection=self.connection)
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipeline.execute()
+        self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+        return self.execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False):
+        """Written by prepare_execution, in its transaction."""
+
+    def handle_job_success(
+        self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry
+    ) -> None:
+        if job.repeats_left:
+            return super().handle_job_success(job, queue, started_job_registry)
+        result_ttl = job.get_result_ttl(self.default_result_ttl)
+        with self.connection.pipeline() as pipeline:
+            pipeline.multi()
+            pipeline.smembers(job.dependents_key)
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            if result_ttl != 0:
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipeline,
+                    worker_name=self.name,
+                    execution_id=self.execution.id,
+                    execution_started_at=self.execution.created_at,
+                    execution_ended_at=job.ended_at,
+                )
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            self.cleanup_execution(job, pipeline=pipeline)
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            dependents, *_ = pipeline.execute()
+        if dependents:  # the job is finished now: RQ enqueues those whose every dependency is
+            queue.enqueue_dependents(job)
+        taken = job.ended_at - job.started_at
+        self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        """RQ sets `idle` after each job and again before taking the next one."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
 
 
-class TunedWorker(ThrottledHeartbeat, PoolWorker):
+TRICKS = {"heartbeat": ThrottledHeartbeat, "lean-bookkeeping": LeanBookkeeping}
+
+
+class TunedWorker(ThrottledHeartbeat, LeanBookkeeping, PoolWorker):
     """PoolWorker with every trick above."""
 
 
