@@ -11,6 +11,7 @@ from email.utils import parseaddr
 from functools import cache, partial, wraps
 
 from redis.lock import Lock
+from rq import job as rq_job
 from rq.job import Job
 from rq.utils import now
 from rq.worker.base import BaseWorker
@@ -54,6 +55,21 @@ class NoResults(BaseWorker):
         finished jobs, and the sweeper reads a pending submission whose job is gone
         as cancelled (jobs/sweeper.py)."""
         super().__init__(*args, **{**kwargs, "default_result_ttl": 0})
+
+
+def no_persist() -> None:
+    """RQ's Job.perform first takes any expiry off the job's hash (PERSIST, a round trip
+    of its own); ours never have one while queued."""
+
+    def perform(self):
+        rq_job._job_stack.push(self)
+        try:
+            self._result = self._execute()
+        finally:
+            assert self is rq_job._job_stack.pop()
+        return self._result
+
+    rq_job.Job.perform = perform
 
 
 def _worker_trick(name: str, mixin: type) -> None:
@@ -123,6 +139,7 @@ PATCHES = {
     "suspension": lambda: _worker_trick("suspension", ThrottledSuspensionCheck),
     "execution-end": lambda: _worker_trick("execution-end", LightExecutionEnd),
     "no-results": lambda: _worker_trick("no-results", NoResults),
+    "no-persist": no_persist,
     "address-pairs": address_pairs,
     "pipelined-release": pipelined_release,
     "gc-freeze": gc_freeze,

@@ -47,6 +47,7 @@ class Variant(NamedTuple):
 KEPT = ["heartbeat", "lean-bookkeeping"]  # jobs/runtime/tuning.py; keepalive, fast-write: app/ops/
 REMOVED_FROM_THE_WORKER = ["suspension", "execution-end", "no-results"]
 REMOVED_FROM_THE_JOB = [
+    "no-persist",
     "address-pairs",
     "pipelined-release",
     "gc-freeze",
