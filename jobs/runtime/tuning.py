@@ -118,12 +118,13 @@ class LeanBookkeeping(BaseWorker):
             self.increment_successful_job_count(pipeline=pipeline)
             self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
             if result_ttl != 0:
+                execution = self.execution  # None when perform_job is called on its own
                 job._handle_success(
                     result_ttl,
                     pipeline=pipeline,
                     worker_name=self.name,
-                    execution_id=self.execution.id,
-                    execution_started_at=self.execution.created_at,
+                    execution_id=execution.id if execution else None,
+                    execution_started_at=execution.created_at if execution else None,
                     execution_ended_at=job.ended_at,
                 )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)

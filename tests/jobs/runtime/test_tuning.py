@@ -153,6 +153,17 @@ def test_a_lean_job_still_enqueues_its_dependents(app, redis, worker):
     assert (second.get_status(), second.return_value()) == (JobStatus.FINISHED, 2)
 
 
+def test_a_job_performed_on_its_own_ends_as_with_rq(app, redis, worker):
+    """perform_job without execute_job (no execution record), as RQ allows."""
+    queue = Queue("mailers", connection=redis)
+    job = queue.enqueue(len, "abc")
+
+    assert worker.perform_job(job, queue)
+
+    assert (job.get_status(), job.return_value()) == (JobStatus.FINISHED, 3)
+    assert job.id in queue.finished_job_registry
+
+
 def test_the_worker_beats_once_per_interval_and_stays_registered(
     worker, redis, round_trips, monkeypatch
 ):
