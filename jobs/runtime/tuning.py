@@ -129,17 +129,28 @@ class LeanBookkeeping(BaseWorker):
                 )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             self.cleanup_execution(job, pipeline=pipeline)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            super().set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            # Busy here until RQ sets idle after the job: a stop signal until then waits
+            # for the job's end (RQ's warm shutdown asks the state), as with RQ.
+            self._state = WorkerStatus.BUSY
             dependents, *_ = pipeline.execute()
+        self._idle_written = True
         if dependents:  # the job is finished now: RQ enqueues those whose every dependency is
             queue.enqueue_dependents(job)
         taken = job.ended_at - job.started_at
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
 
+    _idle_written = False  # by the end of the last job, not yet set here
+
     def set_state(self, state: str, pipeline=None) -> None:
-        """RQ sets `idle` after each job and again before taking the next one."""
+        """RQ sets `idle` after each job and again before taking the next one; after a
+        success the job's end has written it already."""
+        if pipeline is None and state == WorkerStatus.IDLE and self._idle_written:
+            self._state = state
         if pipeline is None and state == self._state:
+            self._idle_written = False
             return
+        self._idle_written = False
         super().set_state(state, pipeline)
 
 

@@ -5,10 +5,11 @@ import inspect
 
 import pytest
 import rq
+from redis.client import Pipeline
 from redis.connection import AbstractConnection
 from rq import Queue
 from rq.job import Job, JobStatus
-from rq.worker.base import BaseWorker
+from rq.worker.base import BaseWorker, WorkerStatus
 
 import jobs.runtime.tuning
 import jobs.worker
@@ -151,6 +152,27 @@ def test_a_lean_job_still_enqueues_its_dependents(app, redis, worker):
 
     assert (first.get_status(), first.return_value()) == (JobStatus.FINISHED, 3)
     assert (second.get_status(), second.return_value()) == (JobStatus.FINISHED, 2)
+
+
+def test_a_stop_signal_during_a_jobs_end_waits_for_it(app, redis, worker, monkeypatch):
+    """RQ's warm shutdown stops a worker at once unless its state says busy: the
+    job's end transaction must run as busy, or a stop signal arriving then raises
+    StopRequested inside it and the job ends as failed (seen once, in make dev)."""
+    seen = []
+    original = Pipeline.execute
+
+    def execute(pipeline, *args, **kwargs):
+        if any(command[0] == "SMEMBERS" for command, _ in pipeline.command_stack):
+            seen.append(worker.get_state())
+        return original(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    job = Queue("mailers", connection=redis).enqueue(len, "abc")
+
+    worker.work(burst=True)
+
+    assert seen == [WorkerStatus.BUSY]
+    assert job.get_status() == JobStatus.FINISHED
 
 
 def test_a_job_performed_on_its_own_ends_as_with_rq(app, redis, worker):
