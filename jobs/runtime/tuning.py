@@ -129,10 +129,12 @@ class LeanBookkeeping(BaseWorker):
                 )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             self.cleanup_execution(job, pipeline=pipeline)
+            # Idle in Redis with the rest, but busy here until RQ sets idle after the
+            # job: a stop signal until then waits for the job's end (RQ's warm shutdown
+            # asks this state), as with RQ.
+            busy = self._state
             super().set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            # Busy here until RQ sets idle after the job: a stop signal until then waits
-            # for the job's end (RQ's warm shutdown asks the state), as with RQ.
-            self._state = WorkerStatus.BUSY
+            self._state = busy
             dependents, *_ = pipeline.execute()
         self._idle_written = True
         if dependents:  # the job is finished now: RQ enqueues those whose every dependency is
