@@ -12,7 +12,9 @@ four workers, to an aiosmtpd sink, against Redis with appendfsync always:
   what the job itself costs;
 - a bare smtplib loop on one connection: the same bytes, the reference.
 
-A backlog is in place before each system starts; the clock, the CPU and Redis's
+Each logs at WARNING (RQ's `-q`, Celery's `-l warning`, the pool's `--logging-level`),
+so no system pays for lines the others leave out; the job's own line is written under
+all of them. A backlog is in place before each system starts; the clock, the CPU and Redis's
 command counts run from its first email to its last, so start-up is left out. Rounds
 alternate the systems, so each meets the same machine. The second table counts the
 Redis commands each system spends per job (INFO commandstats), by command.
@@ -54,7 +56,8 @@ READS = "(reads)"
 
 
 def pool_command(url: str) -> list[str]:
-    return [PYTHON, "-m", "jobs.runtime.pool", "--workers", str(WORKERS), "--url", url, MAILERS]
+    return [PYTHON, "-m", "jobs.runtime.pool", "--workers", str(WORKERS), "--url", url,
+            "--logging-level", "WARNING", MAILERS]  # fmt: skip
 
 
 def stock_rq_command(url: str) -> list[str]:

@@ -148,6 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("-n", "--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--burst", action="store_true", help="quit once the queues are empty")
+    parser.add_argument(
+        "--logging-level",
+        default="INFO",
+        help="RQ's, as `rq worker-pool -l`: INFO (a line as each job starts and ends), "
+        "or WARNING (only what went wrong)",
+    )
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="in priority order")
     args = parser.parse_args(argv)
     prepare_app()  # once, here: every worker process forked from the pool inherits it
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         worker_class=tuning.worker_class(get_app().config["WORKER_TUNING"]),
         job_class=PoolJob,
     )
-    pool.start(burst=args.burst)
+    pool.start(burst=args.burst, logging_level=args.logging_level)
 
 
 if __name__ == "__main__":

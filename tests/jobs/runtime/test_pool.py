@@ -7,6 +7,8 @@ import inspect
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +22,7 @@ from app import submissions
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
+from jobs import MAILERS
 from jobs.runtime.pool import RELIED_ON
 
 pytestmark = pytest.mark.slow
@@ -242,3 +245,24 @@ def test_every_rq_member_the_pool_leans_on_is_still_there(member):
     assert original is not None, f"RQ no longer has {member}()"
     found = tuple(inspect.signature(original).parameters)
     assert found == parameters, f"RQ's {member}{found} is not {parameters}"
+
+
+@pytest.mark.parametrize("level, rq_lines", [("INFO", True), ("WARNING", False)])
+def test_the_logging_level_quiets_rqs_lines_per_job_and_keeps_the_jobs_own(
+    level, rq_lines, app, app_config, smtp_sink, redis
+):
+    """--logging-level is `rq worker-pool -l`: bench/peers.py runs every system at
+    WARNING, and only RQ's own lines go; the job's line says how each job went."""
+    [submission_id] = submit(app)
+    command = [sys.executable, "-m", "jobs.runtime.pool", "--workers", "1", "--burst",
+               "--logging-level", level, MAILERS]  # fmt: skip
+    run = subprocess.run(
+        command, env=process_env(app_config), capture_output=True, text=True, timeout=120
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert submissions.load(redis, submission_id).sent
+    output = run.stdout + run.stderr
+    [job_line] = [line for line in output.splitlines() if f"submission_id={submission_id}" in line]
+    assert "outcome=sent" in job_line
+    assert ("Job OK" in output) is rq_lines, output
