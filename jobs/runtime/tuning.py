@@ -140,7 +140,17 @@ class LeanBookkeeping(BaseWorker):
         if dependents:  # the job is finished now: RQ enqueues those whose every dependency is
             queue.enqueue_dependents(job)
         taken = job.ended_at - job.started_at
-        self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
+        if self.log_job_description:  # RQ's line, as RQ writes it
+            self.log.info(
+                "Successfully completed %s job in %ss on worker %s",
+                job.description,
+                taken,
+                self.name,
+            )
+        else:
+            self.log.info(
+                "Successfully completed job %s in %ss on worker %s", job.id, taken, self.name
+            )
 
     _idle_written = False  # by the end of the last job, not yet set here
 

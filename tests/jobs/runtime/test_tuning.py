@@ -109,14 +109,15 @@ def test_every_rq_job_member_the_tricks_call_is_still_there(member):
     assert found == CALLED[member], f"RQ's Job.{member}{found} is not {member}{CALLED[member]}"
 
 
-def test_a_lean_job_leaves_every_record_rq_leaves(app, redis, smtp_sink, monkeypatch):
+def test_a_lean_job_leaves_every_record_rq_leaves(app, redis, smtp_sink, monkeypatch, caplog):
     """What the dashboard, `rq info` and the pool read: the job finished with its result,
     in the finished registry; nothing left started or executing; the worker's counts
-    and state. The same as RQ's own bookkeeping leaves."""
+    and state; and RQ's log lines. The same as RQ's own bookkeeping leaves."""
     monkeypatch.setattr(jobs.worker, "_app", app)
     records = {}
     for worker_class in (TunedWorker, PoolWorker):
         redis.flushdb()
+        caplog.clear()
         submit(app, 3)
         queue = Queue("mailers", connection=redis, job_class=AppJob)
         worker = worker_class([queue], connection=redis, job_class=AppJob)
@@ -135,6 +136,7 @@ def test_a_lean_job_leaves_every_record_rq_leaves(app, redis, smtp_sink, monkeyp
             "worker working time": worker.total_working_time > 0,
             "worker's current job": worker.get_current_job_id(),
             "worker's state": redis.hget(worker.key, "state"),
+            "log lines": sorted(r.msg for r in caplog.records if r.name == "rq.worker"),
         }
     assert records["TunedWorker"] == records["PoolWorker"]
     assert records["TunedWorker"]["finished"] == 3
