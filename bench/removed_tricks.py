@@ -6,14 +6,11 @@ its workers.
 """
 
 import gc
-import time
 from email.utils import parseaddr
 from functools import cache, partial, wraps
 
 from redis.lock import Lock
 from rq import job as rq_job
-from rq.job import Job
-from rq.utils import now
 from rq.worker.base import BaseWorker
 
 import jobs.runtime.pool
@@ -22,29 +19,8 @@ from jobs import gif_sender
 from jobs.runtime import tuning
 
 # RQ worker overrides that once lived in jobs/runtime/tuning.py. Put back by name into
-# tuning.TRICKS, so that WORKER_TUNING=heartbeat,suspension (say) runs the tuned worker
+# tuning.TRICKS, so that WORKER_TUNING=heartbeat,no-results (say) runs the tuned worker
 # with one more of them.
-
-SUSPENSION_CHECK_EVERY_SECONDS = 1
-
-
-class ThrottledSuspensionCheck(BaseWorker):
-    _next_suspension_check = 0.0
-
-    def check_for_suspension(self, burst: bool) -> None:
-        if time.monotonic() < self._next_suspension_check:
-            return
-        super().check_for_suspension(burst)
-        self._next_suspension_check = time.monotonic() + SUSPENSION_CHECK_EVERY_SECONDS
-
-
-class LightExecutionEnd(BaseWorker):
-    def handle_execution_ended(self, job: Job, queue, heartbeat_ttl: int) -> None:
-        """RQ's job heartbeat here keeps the job registered while a success callback
-        runs; our jobs have none, so only the end time is kept."""
-        if job.success_callback is not None:
-            return super().handle_execution_ended(job, queue, heartbeat_ttl)
-        job.ended_at = now()
 
 
 class NoResults(BaseWorker):
@@ -136,8 +112,6 @@ def template_warmup() -> None:
 
 
 PATCHES = {
-    "suspension": lambda: _worker_trick("suspension", ThrottledSuspensionCheck),
-    "execution-end": lambda: _worker_trick("execution-end", LightExecutionEnd),
     "no-results": lambda: _worker_trick("no-results", NoResults),
     "no-persist": no_persist,
     "address-pairs": address_pairs,

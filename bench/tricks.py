@@ -44,8 +44,12 @@ class Variant(NamedTuple):
     patches: str = ""  # bench/removed_tricks.py
 
 
-KEPT = ["heartbeat", "lean-bookkeeping"]  # jobs/runtime/tuning.py; keepalive, fast-write: app/ops/
-REMOVED_FROM_THE_WORKER = ["suspension", "execution-end", "no-results"]
+KEPT = [
+    "heartbeat",
+    "lean-bookkeeping",
+    "round-trips",
+]  # jobs/runtime/tuning.py; keepalive, fast-write: app/ops/
+REMOVED_FROM_THE_WORKER = ["no-results"]
 REMOVED_FROM_THE_JOB = [
     "no-persist",
     "address-pairs",
@@ -53,15 +57,6 @@ REMOVED_FROM_THE_JOB = [
     "gc-freeze",
     "template-warmup",
 ]
-
-
-EVERY_WORKER_TRICK = Variant(  # the removed ones together: is any worth it with the rest?
-    "with every worker trick",
-    "together",
-    False,
-    tuning=",".join([*KEPT, *REMOVED_FROM_THE_WORKER]),
-    patches=",".join(REMOVED_FROM_THE_WORKER),
-)
 
 
 def without(trick: str) -> Variant:
@@ -81,12 +76,11 @@ VARIANTS = [
     *[with_worker_trick(trick) for trick in REMOVED_FROM_THE_WORKER],
     *[Variant(f"with {trick}", trick, False, patches=trick) for trick in REMOVED_FROM_THE_JOB],
     Variant("plain", "", False, tuning="off", keepalive=0, fast_write=False),
-    EVERY_WORKER_TRICK,
 ]
 QUICK = [  # every trick's code runs once, several to a run
     Variant("with mime", "mime", False, patches="address-pairs,gc-freeze"),
     Variant("with more", "more", False, patches="pipelined-release,template-warmup"),
-    EVERY_WORKER_TRICK,
+    with_worker_trick("no-results"),
     Variant("without all", "all", True, tuning="off", keepalive=0, fast_write=False),
 ]
 
