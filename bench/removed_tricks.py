@@ -18,9 +18,8 @@ from app import mailer, submissions
 from jobs import gif_sender
 from jobs.runtime import tuning
 
-# RQ worker overrides that once lived in jobs/runtime/tuning.py. Put back by name into
-# tuning.TRICKS, so that WORKER_TUNING=heartbeat,no-results (say) runs the tuned worker
-# with one more of them.
+# RQ worker overrides, put by name into tuning.TRICKS, so that
+# WORKER_TUNING=heartbeat,no-results (say) runs the tuned worker with one more of them.
 
 
 class NoResults(BaseWorker):

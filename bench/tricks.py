@@ -44,11 +44,8 @@ class Variant(NamedTuple):
     patches: str = ""  # bench/removed_tricks.py
 
 
-KEPT = [
-    "heartbeat",
-    "lean-bookkeeping",
-    "round-trips",
-]  # jobs/runtime/tuning.py; keepalive, fast-write: app/ops/
+# In jobs/runtime/tuning.py; keepalive and fast-write are in app/ops/.
+KEPT = ["heartbeat", "lean-bookkeeping", "round-trips"]
 REMOVED_FROM_THE_WORKER = ["no-results"]
 REMOVED_FROM_THE_JOB = [
     "no-persist",

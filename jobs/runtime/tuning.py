@@ -16,8 +16,8 @@ shows it gains at least 5% in jobs/s (docs/benchmarks.md, "Speed work, trick by
 trick"); others did not, and were removed (bench/removed_tricks.py keeps them to
 measure).
 
-Both lean on how RQ's worker loop calls these methods and on members of RQ's job it
-calls. So RQ is pinned to the minor version it was tested on, and OVERRIDDEN and
+They lean on how RQ's worker loop calls these methods and on members of RQ's job
+they call. So RQ is pinned to the minor version it was tested on, and OVERRIDDEN and
 CALLED list every member of RQ they touch: tests/jobs/runtime/test_tuning.py fails,
 naming the member, when an RQ upgrade changes one.
 """
@@ -52,7 +52,7 @@ OVERRIDDEN: dict[str, tuple[str, ...] | None] = {
     "check_for_suspension": ("self", "burst"),
     "handle_execution_ended": ("self", "job", "queue", "heartbeat_ttl"),
 }
-# RQ's job members LeanBookkeeping calls as RQ's worker does, with the parameters used.
+# RQ's job members the tricks call as RQ's worker does, with the parameters used.
 CALLED: dict[str, tuple[str, ...]] = {
     "prepare_for_execution": ("self", "worker_name", "pipeline"),
     "_handle_success": (

@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from werkzeug.utils import import_string
 
 from app import submissions
+from harness.pinned import assert_unchanged
 from harness.polling import wait_for
 from harness.submissions import submit
 from harness.worker_processes import WorkerProcesses, process_env
@@ -241,10 +242,7 @@ def test_every_rq_member_the_pool_leans_on_is_still_there(member):
         source = "".join(inspect.getsource(f) for f in inits if inspect.isfunction(f))
         assert re.search(rf"self\.{name}\b[^=]*=", source), f"RQ no longer sets {member}"
         return
-    original = getattr(owner, name, None)
-    assert original is not None, f"RQ no longer has {member}()"
-    found = tuple(inspect.signature(original).parameters)
-    assert found == parameters, f"RQ's {member}{found} is not {parameters}"
+    assert_unchanged(owner, name, parameters)
 
 
 @pytest.mark.parametrize("level, rq_lines", [("INFO", True), ("WARNING", False)])

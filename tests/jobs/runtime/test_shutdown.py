@@ -2,7 +2,6 @@
 submission, what a job outside a worker sees, and a loud failure when RQ changes a
 member the stopping worker relies on. Stopping real pools: tests/jobs/runtime/test_pool.py."""
 
-import inspect
 import signal
 import threading
 
@@ -13,6 +12,7 @@ from werkzeug.utils import import_string
 from app import keys, submissions
 from app.ops.mail_connection import about_to_send
 from app.submissions import Event, Status
+from harness.pinned import assert_unchanged
 from jobs.gif_sender import send_gif_email
 from jobs.runtime import shutdown
 from jobs.runtime.shutdown import HANDED_BACK_ON_STOP, OVERRIDDEN, HandedBack
@@ -21,10 +21,7 @@ from jobs.runtime.shutdown import HANDED_BACK_ON_STOP, OVERRIDDEN, HandedBack
 @pytest.mark.parametrize("member", sorted(OVERRIDDEN))
 def test_every_rq_member_the_stopping_worker_overrides_is_still_there(member):
     """A renamed method would leave its override unused; a changed signature would break it."""
-    original = getattr(BaseWorker, member, None)
-    assert original is not None, f"RQ's BaseWorker no longer has {member}()"
-    found = tuple(inspect.signature(original).parameters)
-    assert found == OVERRIDDEN[member], f"RQ's {member}{found} is not {member}{OVERRIDDEN[member]}"
+    assert_unchanged(BaseWorker, member, OVERRIDDEN[member])
 
 
 def test_a_job_cannot_swallow_its_hand_back():

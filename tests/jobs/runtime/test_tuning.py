@@ -1,8 +1,6 @@
 """jobs/runtime/tuning.py: fewer round trips per job, the worker still alive, and a loud failure
 when RQ changes a member the tricks rely on."""
 
-import inspect
-
 import pytest
 import rq
 import rq.worker.base
@@ -15,6 +13,7 @@ from rq.worker.base import BaseWorker, WorkerStatus
 
 import jobs.runtime.tuning
 import jobs.worker
+from harness.pinned import assert_unchanged
 from harness.submissions import submit
 from jobs.runtime.tuning import (
     CALLED,
@@ -99,23 +98,17 @@ def test_rq_is_the_minor_version_the_tricks_were_tested_on():
 @pytest.mark.parametrize("member", sorted(OVERRIDDEN))
 def test_every_rq_member_the_tricks_touch_is_still_there(member, worker):
     """A renamed method would leave its override unused; a changed signature would
-    break it; a renamed attribute would break SkipRepeatedState."""
+    break it; a renamed attribute would break LeanBookkeeping's state."""
     parameters = OVERRIDDEN[member]
     if parameters is None:
         assert hasattr(worker, member), f"RQ's worker no longer has {member}"
         return
-    original = getattr(BaseWorker, member, None)
-    assert original is not None, f"RQ's BaseWorker no longer has {member}()"
-    found = tuple(inspect.signature(original).parameters)
-    assert found == parameters, f"RQ's {member}{found} is not {member}{parameters}"
+    assert_unchanged(BaseWorker, member, parameters)
 
 
 @pytest.mark.parametrize("member", sorted(CALLED))
 def test_every_rq_job_member_the_tricks_call_is_still_there(member):
-    original = getattr(Job, member, None)
-    assert original is not None, f"RQ's Job no longer has {member}()"
-    found = tuple(inspect.signature(original).parameters)
-    assert found == CALLED[member], f"RQ's Job.{member}{found} is not {member}{CALLED[member]}"
+    assert_unchanged(Job, member, CALLED[member])
 
 
 def test_a_lean_job_leaves_every_record_rq_leaves(app, redis, smtp_sink, monkeypatch, caplog):
