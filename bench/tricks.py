@@ -4,9 +4,11 @@ The reference is what make dev runs (`shipped`: jobs.runtime.pool with 4 workers
 tricks on). Every other variant differs from it by exactly one trick: a kept one
 taken out (WORKER_TUNING without it, MAIL_KEEPALIVE_SECONDS=0, MAIL_FAST_WRITE=false),
 or a removed one put back (patched in by bench/removed_tricks.py). A trick's gain is how much faster
-the pool runs with it than without it, as the median over rounds of the ratio of
-the two rates in the same round: this shared machine drifts too much for rates
-from different moments to compare. A trick stays only for a gain of 5% or more.
+the pool runs with it than without it, as the median over rounds of a ratio: the
+variant's rate against `shipped`'s, measured right before and right after it
+(their geometric mean). This shared machine drifts too much for rates even a
+minute apart to compare, so `shipped` runs between every two variants, and each
+is compared with its own neighbours. A trick stays only for a gain of 5% or more.
 CPU saved is the same median for CPU per job (the workers' and Redis's): steadier
 than the rate when the machine is shared, it says whether a trick that gains
 nothing measurable makes a job any cheaper.
@@ -16,7 +18,7 @@ None of them is on the web request's path (the POST stores and enqueues; no
 email is built there), so the POST's req/s is not measured here: bench/handoff.py
 measures it.
 
-    .venv/bin/python bench/tricks.py [--rounds 3] [--jobs 500] [--quick]
+    .venv/bin/python bench/tricks.py [--rounds 5] [--jobs 500] [--quick]
 """
 
 import argparse
@@ -97,7 +99,7 @@ def measure(variant: Variant, redis, sink, jobs: int) -> Run:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="one tiny round (tests)")
     parser.add_argument("--plot", help="accepted for bench/report.py; nothing is drawn")
@@ -110,21 +112,45 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         chosen = set(args.only.split(","))
         variants = [v for v in variants if v.name == "shipped" or v.trick in chosen]
+    shipped, others = variants[0], variants[1:]
     runs: dict[str, list[Run]] = {v.name: [] for v in variants}
+    references: dict[str, list[Run]] = {v.name: [] for v in others}
     with RedisServer(appendfsync="always") as redis, SmtpSink(keep=False) as sink:
         for n in range(args.rounds):
-            shift = n % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
+            shift = n % max(len(others), 1)
+            before = measure(shipped, redis, sink, args.jobs)
+            runs[shipped.name].append(before)
+            for variant in others[shift:] + others[:shift]:
                 runs[variant.name].append(measure(variant, redis, sink, args.jobs))
-    print(table(variants, runs, args))
+                after = measure(shipped, redis, sink, args.jobs)
+                runs[shipped.name].append(after)
+                references[variant.name].append(_between(before, after))
+                before = after
+    print(table(variants, runs, references, args))
 
 
-def table(variants: list[Variant], runs: dict[str, list[Run]], args) -> str:
+def _between(before: Run, after: Run) -> Run:
+    """`shipped` as it stood while a variant ran: its two neighbours' geometric mean,
+    in rate and in CPU per job."""
+    jobs = before.jobs + after.jobs
+    mean = statistics.geometric_mean
+    return Run(
+        jobs=jobs,
+        seconds=jobs / mean([before.rate, after.rate]),
+        cpu_workers=jobs * mean([before.cpu_workers / before.jobs, after.cpu_workers / after.jobs]),
+        cpu_redis=jobs * mean([before.cpu_redis / before.jobs, after.cpu_redis / after.jobs]),
+        cpu_sink=0.0,
+    )
+
+
+def table(
+    variants: list[Variant], runs: dict[str, list[Run]], references: dict[str, list[Run]], args
+) -> str:
     lines = [
         f"{args.jobs} email jobs per run, {args.rounds} rotating rounds, jobs.runtime.pool with "
         f"{WORKERS} workers; Redis with appendfsync always. gain: how much faster with "
-        "the trick than without it, against `shipped` in the same round; CPU saved: how "
-        "much less CPU per job (workers and Redis) with it, the same way.",
+        "the trick than without it, against `shipped` run right before and right after "
+        "it; CPU saved: how much less CPU per job (workers and Redis) with it, the same way.",
         "",
         f"{'variant':<26} {'emails/s':>9} {'range':>11} {'gain':>7} {'gain range':>16} "
         f"{'CPU ms/job':>10} {'CPU saved':>9}  verdict",
@@ -132,10 +158,9 @@ def table(variants: list[Variant], runs: dict[str, list[Run]], args) -> str:
     for variant in variants:
         rates = [run.rate for run in runs[variant.name]]
         cpu = [_cpu_per_job(run) for run in runs[variant.name]]
-        gains = _gains(variant, rates, [run.rate for run in runs["shipped"]])
-        saved = _gains(
-            variant, [1 / c for c in cpu], [1 / _cpu_per_job(r) for r in runs["shipped"]]
-        )
+        around = references.get(variant.name, runs[variant.name])
+        gains = _gains(variant, rates, [run.rate for run in around])
+        saved = _gains(variant, [1 / c for c in cpu], [1 / _cpu_per_job(r) for r in around])
         gain = statistics.median(gains) if variant.trick else None
         verdict = _verdict(gain) if gain is not None else "-"
         lines.append(

@@ -50,3 +50,19 @@ def test_the_charts_are_drawn(tmp_path):
     plots.delays([10.0, 20.0, 30.0], tmp_path / "delays.png")
     for name in ("scaling.png", "rates.png", "delays.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_trick_is_measured_against_shipped_right_before_and_right_after_it():
+    """Not against one `shipped` run per round, which may be a minute away from it."""
+    from bench.tricks import Variant, _between, _gains
+    from bench.workers import Run
+
+    before = Run(jobs=100, seconds=1.0, cpu_workers=0.8, cpu_redis=0.2, cpu_sink=0.0)
+    after = Run(jobs=100, seconds=4.0, cpu_workers=0.8, cpu_redis=0.2, cpu_sink=0.0)
+    between = _between(before, after)
+    assert between.rate == pytest.approx(50.0)  # sqrt(100 * 25)
+    assert between.cpu_ms_per_job()[:2] == pytest.approx((8.0, 2.0))
+    taken_out = Variant("without x", "x", kept=True)
+    assert _gains(taken_out, [40.0], [between.rate]) == pytest.approx([0.25])
+    put_back = Variant("with y", "y", kept=False)
+    assert _gains(put_back, [60.0], [between.rate]) == pytest.approx([0.2])
