@@ -35,7 +35,7 @@ class FewerRoundTrips(BaseWorker):
     job's heartbeat alone after it ran (the lean bookkeeping's end transaction writes
     the job's whole hash again, that heartbeat included). Shipped in issue 29 on
     longer runs of bench/tricks.py; removed when two `make bench` runs in a row read
-    it under 5% (+2.9% with each variant measured between two `shipped` runs)."""
+    it under 5% (docs/benchmarks.md, "The pool beside its peers, per job")."""
 
     _next_suspension_check = 0.0
 

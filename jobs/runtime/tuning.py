@@ -166,10 +166,7 @@ class LeanBookkeeping(BaseWorker):
         super().set_state(state, pipeline)
 
 
-TRICKS = {
-    "heartbeat": ThrottledHeartbeat,
-    "lean-bookkeeping": LeanBookkeeping,
-}
+TRICKS = {"heartbeat": ThrottledHeartbeat, "lean-bookkeeping": LeanBookkeeping}
 
 
 class TunedWorker(ThrottledHeartbeat, LeanBookkeeping, PoolWorker):
