@@ -66,3 +66,33 @@ def test_a_trick_is_measured_against_shipped_right_before_and_right_after_it():
     assert _gains(taken_out, [40.0], [between.rate]) == pytest.approx([0.25])
     put_back = Variant("with y", "y", kept=False)
     assert _gains(put_back, [60.0], [between.rate]) == pytest.approx([0.2])
+
+
+@pytest.mark.timeout(120)
+def test_then_and_now_runs_an_earlier_commit_beside_this_tree_and_cleans_up():
+    result = subprocess.run(
+        [sys.executable, "bench/then_and_now.py", "HEAD", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "median POST/bare: then " in result.stdout
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True)
+    assert b"then-and-now-" not in worktrees.stdout
+
+
+def test_then_and_now_reports_each_side_against_its_own_bare_page():
+    from bench.then_and_now import report
+
+    runs = [
+        {"then": {"bare": 4000, "post": 1200}, "now": {"bare": 3000, "post": 1050}},
+        {"then": {"bare": 5000, "post": 1000}, "now": {"bare": 4000, "post": 1000}},
+        {"then": {"bare": 4000, "post": 1000}, "now": {"bare": 4000, "post": 1100}},
+    ]
+    lines = report(runs)
+    assert lines[1].split()[-4:] == ["0.30", "3000", "1050", "0.35"]
+    assert "median POST/bare: then 0.25, now 0.28" in lines
+    assert "median now/then, bare: 0.80" in lines
+    assert "median now/then, post: 1.00" in lines
