@@ -6,15 +6,11 @@ its workers.
 """
 
 import gc
-import time
 from email.utils import parseaddr
 from functools import cache, partial, wraps
 
 from redis.lock import Lock
-from rq import Queue
 from rq import job as rq_job
-from rq.job import Job, JobStatus
-from rq.utils import now
 from rq.worker.base import BaseWorker
 
 import jobs.runtime.pool
@@ -24,33 +20,6 @@ from jobs.runtime import tuning
 
 # RQ worker overrides, put by name into tuning.TRICKS, so that
 # WORKER_TUNING=heartbeat,no-results (say) runs the tuned worker with one more of them.
-
-# `rq suspend` stops a worker from taking jobs within this long.
-SUSPENSION_CHECK_EVERY_SECONDS = 1
-
-
-class FewerRoundTrips(BaseWorker):
-    """Two of RQ's round trips per job that buy nothing here: the `rq suspend` check
-    before every job (once a second is soon enough for a person typing it), and the
-    job's heartbeat alone after it ran (the lean bookkeeping's end transaction writes
-    the job's whole hash again, that heartbeat included). Shipped in issue 29 on
-    longer runs of bench/tricks.py; removed when two `make bench` runs in a row read
-    it under 5% (docs/benchmarks.md, "The pool beside its peers, per job")."""
-
-    _next_suspension_check = 0.0
-
-    def check_for_suspension(self, burst: bool) -> None:
-        if time.monotonic() < self._next_suspension_check:
-            return
-        super().check_for_suspension(burst)
-        self._next_suspension_check = time.monotonic() + SUSPENSION_CHECK_EVERY_SECONDS
-
-    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
-        """In RQ 2.12 the heartbeat here is the job's `last_heartbeat` field alone. A
-        job that failed takes RQ's path: its end is not LeanBookkeeping's."""
-        if job.get_status(refresh=False) == JobStatus.FAILED:
-            return super().handle_execution_ended(job, queue, heartbeat_ttl)
-        job.ended_at = job.last_heartbeat = now()
 
 
 class NoResults(BaseWorker):
@@ -143,7 +112,6 @@ def template_warmup() -> None:
 
 PATCHES = {
     "no-results": lambda: _worker_trick("no-results", NoResults),
-    "round-trips": lambda: _worker_trick("round-trips", FewerRoundTrips),
     "no-persist": no_persist,
     "address-pairs": address_pairs,
     "pipelined-release": pipelined_release,

@@ -47,8 +47,8 @@ class Variant(NamedTuple):
 
 
 # In jobs/runtime/tuning.py; keepalive and fast-write are in app/ops/.
-KEPT = ["heartbeat", "lean-bookkeeping"]
-REMOVED_FROM_THE_WORKER = ["no-results", "round-trips"]
+KEPT = ["heartbeat", "lean-bookkeeping", "round-trips"]
+REMOVED_FROM_THE_WORKER = ["no-results"]
 REMOVED_FROM_THE_JOB = [
     "no-persist",
     "address-pairs",
@@ -79,13 +79,7 @@ VARIANTS = [
 QUICK = [  # every trick's code runs once, several to a run
     Variant("with mime", "mime", False, patches="address-pairs,gc-freeze"),
     Variant("with more", "more", False, patches="pipelined-release,template-warmup"),
-    Variant(
-        "with worker tricks",
-        "workers",
-        False,
-        tuning=",".join([*KEPT, *REMOVED_FROM_THE_WORKER]),
-        patches=",".join(REMOVED_FROM_THE_WORKER),
-    ),
+    with_worker_trick("no-results"),
     Variant("without all", "all", True, tuning="off", keepalive=0, fast_write=False),
 ]
 

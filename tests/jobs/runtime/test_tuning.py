@@ -3,6 +3,7 @@ when RQ changes a member the tricks rely on."""
 
 import pytest
 import rq
+import rq.worker.base
 from redis.client import Pipeline
 from redis.connection import AbstractConnection
 from rq import Queue
@@ -14,15 +15,22 @@ import jobs.runtime.tuning
 import jobs.worker
 from harness.pinned import assert_unchanged
 from harness.submissions import submit
-from jobs.runtime.tuning import CALLED, HEARTBEAT_EVERY_SECONDS, OVERRIDDEN, TunedWorker
+from jobs.runtime.tuning import (
+    CALLED,
+    HEARTBEAT_EVERY_SECONDS,
+    OVERRIDDEN,
+    SUSPENSION_CHECK_EVERY_SECONDS,
+    TunedWorker,
+)
 from jobs.runtime.workers import PoolWorker
 from jobs.worker import AppJob
 
 # The plain worker makes 23 round trips per job (RQ's worker heartbeat, two each, among
 # them several times); the job's share is 5 (lock; load and start; renew; sent; release).
 # Tuned, the heartbeat goes at most every HEARTBEAT_EVERY_SECONDS (about 16.5 with that
-# alone), and a job's start and end are one transaction each: about 11.5.
-MOST_ROUND_TRIPS_PER_JOB = 12
+# alone), a job's start and end are one transaction each (about 11.5), and the suspension
+# check and the job's lone heartbeat after it ran are gone (about 9.5).
+MOST_ROUND_TRIPS_PER_JOB = 10
 # The RQ this was measured and tested on (pyproject.toml pins its minor version).
 TESTED_RQ = "2.12"
 
@@ -71,7 +79,7 @@ def per_job_round_trips(app, redis, round_trips, worker_class) -> float:
     return (many - few) / 20  # the worker's start and stop cancel out
 
 
-def test_a_tuned_job_costs_at_most_12_round_trips(app, redis, smtp_sink, round_trips, monkeypatch):
+def test_a_tuned_job_costs_at_most_10_round_trips(app, redis, smtp_sink, round_trips, monkeypatch):
     monkeypatch.setattr(jobs.worker, "_app", app)
     tuned = per_job_round_trips(app, redis, round_trips, TunedWorker)
     plain = per_job_round_trips(app, redis, round_trips, PoolWorker)
@@ -207,8 +215,8 @@ def test_the_worker_beats_once_per_interval_and_stays_registered(
 
 
 def test_a_suspended_worker_takes_no_job(app, redis, worker):
-    """`rq suspend` holds the tuned worker too: the lean bookkeeping's start and end
-    leave RQ's check before each job in place."""
+    """`rq suspend` is looked for once a second, not before every job: a worker that
+    starts while suspended still takes nothing."""
     suspend(redis)
     job = Queue("mailers", connection=redis).enqueue(len, "abc")
 
@@ -218,3 +226,25 @@ def test_a_suspended_worker_takes_no_job(app, redis, worker):
     resume(redis)
     worker.work(burst=True)
     assert job.get_status() == JobStatus.FINISHED
+
+
+def test_the_suspension_check_goes_once_per_interval(worker, redis, monkeypatch):
+    clock = Clock(monkeypatch)
+    checks = []
+    monkeypatch.setattr(rq.worker.base, "is_suspended", lambda *args: checks.append(args))
+
+    for _ in range(3):
+        worker.check_for_suspension(burst=False)
+    assert len(checks) == 1
+    clock.now += SUSPENSION_CHECK_EVERY_SECONDS
+    worker.check_for_suspension(burst=False)
+    assert len(checks) == 2
+
+
+def test_a_jobs_heartbeat_after_it_ran_is_written_with_its_end(app, redis, worker):
+    job = Queue("mailers", connection=redis).enqueue(len, "abc")
+
+    worker.work(burst=True)
+
+    job = Job.fetch(job.id, connection=redis)
+    assert job.last_heartbeat >= job.ended_at
