@@ -86,16 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pairs = 1 if args.quick else args.pairs
     with tempfile.TemporaryDirectory(prefix="then-and-now-") as scratch:
-        tree = checkout(args.commit, Path(scratch))
+        trees = {"then": checkout(args.commit, Path(scratch)), "now": ROOT}
         try:
             runs = []
             for i in range(pairs):
                 order = ("then", "now") if i % 2 == 0 else ("now", "then")  # drift cancels
-                trees = {"then": tree, "now": ROOT}
                 runs.append({side: handoff(trees[side], args.quick) for side in order})
                 print(f"pair {i + 1} of {pairs} done", flush=True)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+            subprocess.run(["git", "worktree", "remove", "--force", str(trees["then"])], cwd=ROOT,
                            capture_output=True)  # fmt: skip
     print("\n".join(report(runs)))
     return 0
